@@ -127,6 +127,98 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 # --------------------------------------------------------------------------- scoring and selection
 
 
+@app.command()
+def score(
+    config: ConfigArg,
+    out: Annotated[Path, typer.Option("--out", help="Directory for records.jsonl and tasks.json.")],
+    set_: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Score with this model (a trained run's model/adapter dir) instead of model.name.")] = None,
+    tasks: Annotated[Optional[Path], typer.Option("--tasks", help="Score these tasks (one name a line) instead of the split's remain pool.")] = None,
+) -> None:
+    """Score the remain pool of the config's split: prompt uncertainty, prediction probability, perplexity.
+
+    Writes OUT/records.jsonl (one line per task, instance and perturbation) and OUT/tasks.json.
+    An interrupted call resumes from the tasks already scored.
+    """
+    from activeit.pool import initial_pool, read_task_list
+    from activeit.scores import score_tasks, scores_to_compute
+    from activeit.tasks import TaskLibrary
+
+    cfg = _load(config, set_)
+    library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
+    names = read_task_list(tasks, library) if tasks else list(initial_pool(library, cfg.data.split, cfg.seed, cfg.rounds.chunk).remain)
+    compute = scores_to_compute(cfg, all_by_default=True)
+    lm = _load_model(cfg, model)
+    result = score_tasks(lm, library, names, cfg, out, compute=compute)
+    _print_top(result)
+    typer.echo(f"wrote {out / 'records.jsonl'} and {out / 'tasks.json'}")
+
+
+def _load_model(cfg, path: str | None):
+    if path is None:
+        from activeit.models import load_from_config
+
+        return load_from_config(cfg.model)
+    from activeit.training import load_trained
+
+    return load_trained(path, cfg)
+
+
+def _print_top(scores, n: int = 5) -> None:
+    ranked = sorted((s for s in scores.values() if s.prompt_uncertainty is not None),
+                    key=lambda s: (-s.prompt_uncertainty, s.task))
+    if ranked:
+        typer.echo(f"top {min(n, len(ranked))} tasks by prompt uncertainty:")
+        for s in ranked[:n]:
+            typer.echo(f"  {s.prompt_uncertainty:.4f}  PP {s.prediction_probability:.3f}  {s.region:<9}  {s.task}")
+
+
+@app.command()
+def select(
+    config: ConfigArg,
+    scores: Annotated[Path, typer.Option("--scores", help="tasks.json written by `activeit score`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the picked names here (one a line).")] = None,
+    set_: SetOpt = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="How many tasks (default: rounds.chunk, else the initial train size).")] = None,
+) -> None:
+    """Pick tasks from a scored pool with the config's strategy (and cls/gen ratio)."""
+    from activeit.pool import initial_pool, write_task_list
+    from activeit.rng import make_rng
+    from activeit.scores import read_task_scores
+    from activeit.strategies import check_scores_available, select as pick
+    from activeit.tasks import TaskLibrary
+
+    cfg = _load(config, set_)
+    table, _ = read_task_scores(scores)
+    check_scores_available(cfg.strategy.name, table.values())
+    if k is None:
+        k = cfg.rounds.chunk or len(initial_pool(TaskLibrary(cfg.data.path, metadata=cfg.data.metadata),
+                                                   cfg.data.split, cfg.seed).train)
+    options = cfg.strategy.model_dump(exclude={"name", "cls_ratio"})
+    picked = pick(cfg.strategy.name, list(table.values()), table, k, make_rng(cfg.seed, "select", 0),
+                  cls_ratio=cfg.strategy.cls_ratio, options=options)
+    for name in picked:
+        typer.echo(name)
+    if out:
+        write_task_list(out, picked)
+
+
+@app.command()
+def taskmap(
+    scores: Annotated[Path, typer.Argument(help="tasks.json written by `activeit score`.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Image to write (png, pdf or svg).")] = Path("task_map.png"),
+    title: Annotated[str, typer.Option(help="Plot title.")] = "Task map",
+    annotate: Annotated[int, typer.Option(help="Label the N tasks of highest prompt uncertainty.")] = 0,
+) -> None:
+    """Plot prompt uncertainty vs prediction probability (ambiguous / easy / difficult tasks)."""
+    from activeit.report import plot_task_map
+    from activeit.scores import read_task_scores
+
+    table, _ = read_task_scores(scores)
+    plot_task_map(table, out, title=title, annotate=annotate)
+    typer.echo(f"wrote {out}")
+
+
 # --------------------------------------------------------------------------- training and evaluation
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from activeit.errors import ConfigError
 
@@ -68,6 +68,8 @@ class ScoringConfig(Section):
     batch_size: int = Field(32, ge=1)
     max_new_tokens: int = Field(128, ge=1)
     """Greedy-label length limit."""
+    compute: list[Literal["perplexity", "prompt_uncertainty"]] | None = None
+    """Scores to compute; default: what the strategies need (`activeit score`: all)."""
 
 
 class StrategyConfig(Section):
@@ -113,8 +115,28 @@ class TrainingConfig(Section):
     eval_steps: int | None = None
     """Evaluate on dev (and checkpoint) every N steps; default: once an epoch."""
     logging_steps: int = Field(10, ge=1)
+    save_steps: int | None = Field(None, ge=1)
+    """Checkpoint every N steps (a multiple of eval_steps when both are set); default: when
+    evaluating, or once an epoch. An interrupted run resumes from the last checkpoint."""
     save_total_limit: int = Field(2, ge=1)
+    keep_checkpoints: bool = False
+    """Keep `checkpoints/` after the final model is saved (default: delete them)."""
     lora: LoraConfig = Field(default_factory=LoraConfig)
+
+    @field_validator("best_metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        from activeit.metrics import FLAT_METRICS
+
+        if value is not None and value not in FLAT_METRICS:
+            raise ValueError(f"unknown metric {value!r}; one of {', '.join(FLAT_METRICS)} or null")
+        return value
+
+    @model_validator(mode="after")
+    def _save_with_eval(self) -> TrainingConfig:
+        if self.eval_steps and self.save_steps and self.best_metric and self.save_steps % self.eval_steps:
+            raise ValueError("save_steps must be a multiple of eval_steps when best_metric is set")
+        return self
 
 
 class EvaluationConfig(Section):
@@ -217,9 +239,26 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return parts, value
 
 
+def _check_key(parts: list[str], text: str) -> None:
+    """An override must name a real key: a typo fails here instead of creating a section."""
+    model: type[BaseModel] = Config
+    for i, part in enumerate(parts):
+        if part not in model.model_fields:
+            key = ".".join(parts)
+            close = difflib.get_close_matches(key, _known_keys(Config), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"--set {text!r}: unknown config key '{key}'{hint}")
+        ann = model.model_fields[part].annotation
+        if i < len(parts) - 1:
+            if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+                raise ConfigError(f"--set {text!r}: '{'.'.join(parts[: i + 1])}' is not a section")
+            model = ann
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     for text in overrides:
         parts, value = parse_override(text)
+        _check_key(parts, text)
         node = data
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from activeit.atomic import replace_dir
+from activeit.cache import cache_root
 from activeit.errors import ConfigError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,6 @@ class LoadedModel:
     @property
     def kind(self) -> str:
         return "causal" if self.causal else "seq2seq"
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("ACTIVEIT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "activeit"
 
 
 def alias_gguf(alias: str) -> Path:

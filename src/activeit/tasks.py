@@ -245,6 +245,27 @@ def task_from_dict(name: str, data: Any, path: Path | None = None,
     )
 
 
+def summarize_task_file(path: Path, kind: Kind | None = None, categories: list[str] | None = None) -> TaskSummary:
+    """Kind, categories and instance count without building the task (listing a big pool).
+
+    Only what the summary reads is checked; anything odd falls back to full validation so
+    the error message is the same as `load_task_file`'s.
+    """
+    data = decode_task_file(path)
+    try:
+        definition = data["Definition"][0] if isinstance(data["Definition"], list) else data["Definition"]
+        instances = data["Instances"]
+        first = [inst["output"][0] for inst in instances]
+        cats = list(data.get("Categories", [])) if categories is None else categories
+        ok = (isinstance(definition, str) and definition.strip() and isinstance(instances, list) and instances
+              and all(isinstance(o, str) for o in first) and all(isinstance(c, str) for c in cats))
+    except (KeyError, IndexError, TypeError):
+        ok = False
+    if not ok:
+        return load_task_file(path, kind=kind, categories=categories).summary()
+    return TaskSummary(path.stem, kind or infer_kind(definition, first), tuple(cats), len(instances), path)
+
+
 def load_task_file(path: str | os.PathLike, **overrides: Any) -> Task:
     path = Path(path)
     return task_from_dict(path.stem, decode_task_file(path), path, **overrides)
@@ -362,6 +383,48 @@ def load_metadata(path: str | os.PathLike) -> dict[str, TaskMetadata]:
 # --------------------------------------------------------------------------- the library
 
 
+class _SummaryCache:
+    """`~/.cache/activeit/summaries/<hash of tasks dir>.json`: listing a 3 GB pool twice reads it once.
+
+    Best effort: an unreadable or unwritable cache only costs time.
+    """
+
+    def __init__(self, path: Path, entries: dict[str, Any]):
+        self.path, self.entries, self.dirty = path, entries, False
+
+    @classmethod
+    def open(cls, tasks_dir: Path) -> _SummaryCache:
+        import hashlib
+
+        from activeit.cache import cache_root
+
+        digest = hashlib.sha256(str(tasks_dir.resolve()).encode()).hexdigest()[:16]
+        path = cache_root() / "summaries" / f"{digest}.json"
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            entries = {}
+        return cls(path, entries if isinstance(entries, dict) else {})
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self.entries[key] = value
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        from activeit.atomic import write_json
+
+        try:
+            write_json(self.path, self.entries)
+            self.dirty = False
+        except OSError:
+            pass
+
+
 def bundled_path(name: str) -> Path:
     """Directory of a data set shipped inside the package (`bundled:demo`)."""
     from importlib.resources import files
@@ -393,6 +456,7 @@ class TaskLibrary:
         self._cache: OrderedDict[str, Task] = OrderedDict()
         self._cache_size = cache_size
         self._memory: dict[str, Task] = {}
+        self._disk_cache: _SummaryCache | None = None
         if self.root.is_file():
             for task in load_instruction_dataset(self.root):
                 self._memory[task.name] = task
@@ -459,14 +523,36 @@ class TaskLibrary:
             if name in self._memory:
                 self._summaries[name] = self._memory[name].summary()
             else:
-                task = load_task_file(self.path(name), **self._overrides(name))
-                self._summaries[name] = task.summary()
+                self._summaries[name] = self._cached_summary(name)
         return self._summaries[name]
+
+    def _cached_summary(self, name: str) -> TaskSummary:
+        """Summaries persist in a small on-disk cache keyed by file path, size and mtime."""
+        path = self.path(name)
+        stat = path.stat()
+        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self._overrides(name)}"
+        if self._disk_cache is None:
+            self._disk_cache = _SummaryCache.open(self.tasks_dir)
+        hit = self._disk_cache.get(key)
+        if hit is not None:
+            return TaskSummary(name, hit["kind"], tuple(hit["categories"]), hit["n_instances"], path)
+        summary = summarize_task_file(path, **self._overrides(name))
+        self._disk_cache.put(key, {"kind": summary.kind, "categories": list(summary.categories),
+                                   "n_instances": summary.n_instances})
+        return summary
+
+    def flush(self) -> None:
+        """Write newly computed summaries to the on-disk cache."""
+        if self._disk_cache is not None:
+            self._disk_cache.save()
 
     def summaries(self, names: Iterable[str] | None = None) -> Iterator[TaskSummary]:
         """Summaries one task at a time: peak memory is one task file, not the pool."""
-        for name in self.names() if names is None else names:
+        for i, name in enumerate(self.names() if names is None else names, 1):
             yield self.summary(name)
+            if i % 200 == 0:
+                self.flush()
+        self.flush()
 
     def kind(self, name: str) -> Kind:
         return self.summary(name).kind

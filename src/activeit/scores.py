@@ -1,0 +1,309 @@
+"""Task scores from the current model: perplexity, prompt uncertainty, prediction probability.
+
+Semantics are DESIGN.md §3. Every number a task gets is written as one record per (task,
+instance, perturbation) — the exact prompt, label, target ids, token count, mean CE and p —
+so `task_scores_from_records` recomputes any task score from `records.jsonl` alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from activeit import atomic
+from activeit.config import Config, ScoringConfig
+from activeit.errors import ConfigError
+from activeit.perturb import mask_tokens_for, perturbations
+from activeit.prompts import build_source, model_prompt
+from activeit.rng import make_rng
+from activeit.strategies import PP, PPL, PU, needed_scores, regions
+from activeit.tasks import Example, Instance, Task, TaskLibrary
+
+SCORERS = (PPL, PU)
+"""Scores `score_tasks` can compute; prediction probability comes with prompt uncertainty."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One scored (task, instance, perturbation) pair: a line of records.jsonl."""
+
+    task: str
+    instance_id: str
+    perturbation: int
+    prompt: str
+    label: str
+    target_ids: list[int]
+    n_tokens: int
+    mean_ce: float
+    p: float
+    purpose: str
+    """`prompt_uncertainty` or `perplexity` (perplexity reuses PU's k=0 records when labels are predicted)."""
+
+
+@dataclass
+class TaskScores:
+    """One line of tasks.json: the scores of a task and what they were computed from."""
+
+    task: str
+    kind: str
+    category: str
+    n: int
+    K: int
+    prompt_uncertainty: float | None = None
+    prediction_probability: float | None = None
+    perplexity: float | None = None
+    perturbed_mean: float | None = None
+    """Mean p over instances and perturbations k >= 1 (the `aggregate: std` variant's mean)."""
+    region: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.task
+
+
+# --------------------------------------------------------------------------- the formulas
+
+
+def prompt_uncertainty(p: np.ndarray, *, absolute: bool = True, aggregate: str = "mean") -> float:
+    """PU from a (n instances × K+1 prompts) matrix of p; column 0 is the original prompt.
+
+    `mean`: mean over i, k >= 1 of |p_ik − p_i0| (signed if not `absolute`).
+    `std`: standard deviation over i, k >= 1 of p_ik (the reference's variant without `bald`).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError("prompt uncertainty needs an (n, K+1) matrix with K >= 1")
+    if aggregate == "std":
+        return float(np.std(p[:, 1:]))
+    diff = p[:, 1:] - p[:, :1]
+    return float(np.mean(np.abs(diff) if absolute else diff))
+
+
+def prediction_probability(p: np.ndarray) -> float:
+    """PP: mean over instances of p under the original prompt."""
+    return float(np.mean(np.asarray(p, dtype=np.float64)[:, 0]))
+
+
+def perplexity(mean_ces: Sequence[float]) -> float:
+    """Arithmetic mean of per-instance perplexities exp(mean CE) (reference definition)."""
+    return float(np.mean(np.exp(np.asarray(mean_ces, dtype=np.float64))))
+
+
+def _p_matrix(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    by_instance: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in records:
+        by_instance[r["instance_id"]][int(r["perturbation"])] = float(r["p"])
+    ks = sorted({k for row in by_instance.values() for k in row})
+    if ks != list(range(len(ks))) or any(sorted(row) != ks for row in by_instance.values()):
+        raise ValueError("records do not form a complete instance × perturbation grid")
+    return np.array([[row[k] for k in ks] for _, row in sorted(by_instance.items())])
+
+
+def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: ScoringConfig,
+                             info: Mapping[str, tuple[str, str]] | None = None) -> dict[str, TaskScores]:
+    """Recompute every task's scores from records (DESIGN.md §3 formulas); `info`: name → (kind, category)."""
+    grouped: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        grouped[r["task"]][r.get("purpose", PU)].append(r)
+    out: dict[str, TaskScores] = {}
+    for task, parts in sorted(grouped.items()):
+        kind, category = (info or {}).get(task, ("", ""))
+        entry = TaskScores(task, kind, category, n=0, K=0)
+        if parts.get(PU):
+            p = _p_matrix(parts[PU])
+            entry.n, entry.K = p.shape[0], p.shape[1] - 1
+            entry.prompt_uncertainty = prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate)
+            entry.prediction_probability = prediction_probability(p)
+            entry.perturbed_mean = float(np.mean(p[:, 1:]))
+        ppl_records = parts.get(PPL) or [r for r in parts.get(PU, []) if int(r["perturbation"]) == 0
+                                          and scoring.label == "predicted"]
+        if ppl_records:
+            entry.perplexity = perplexity([r["mean_ce"] for r in ppl_records])
+            entry.n = entry.n or len(ppl_records)
+        out[task] = entry
+    _assign_regions(out)
+    return out
+
+
+def _assign_regions(scores: Mapping[str, TaskScores]) -> None:
+    have = {n: s for n, s in scores.items() if s.prompt_uncertainty is not None}
+    labels = regions({n: s.prompt_uncertainty for n, s in have.items()},
+                     {n: s.prediction_probability for n, s in have.items()})
+    for name, label in labels.items():
+        scores[name].region = label
+
+
+# --------------------------------------------------------------------------- computing
+
+
+def scores_to_compute(cfg: Config, *, all_by_default: bool = False) -> tuple[str, ...]:
+    """`scoring.compute` if set; else what the configured strategies need (or all scores)."""
+    if cfg.scoring.compute is not None:
+        return tuple(s for s in SCORERS if s in cfg.scoring.compute)
+    if all_by_default:
+        return SCORERS
+    needed = needed_scores(cfg.strategies)
+    return tuple(s for s in SCORERS if s in needed or (s == PU and PP in needed))
+
+
+def sample_instances(task: Task, n: int, extra: int, seed: int) -> tuple[list[Instance], list[Example]]:
+    """The n scored instances (seeded shuffle from (seed, task)) and up to `extra` unscored
+    ones as demonstrations for `target: examples`."""
+    order = make_rng(seed, "score-instances", task.name).permutation(len(task.instances))
+    chosen = [task.instances[i] for i in order[:n]]
+    spare = [task.instances[i] for i in order[n: n + extra]]
+    return chosen, [Example(inst.input, inst.outputs[0]) for inst in spare]
+
+
+class Scorer:
+    """Scores tasks with one loaded model; holds the prompt/scoring settings of a config."""
+
+    def __init__(self, lm: Any, cfg: Config, *, seed: int | None = None, compute: Sequence[str] = SCORERS):
+        unknown = set(compute) - set(SCORERS)
+        if unknown:
+            raise ConfigError(f"unknown scores {sorted(unknown)}; known: {', '.join(SCORERS)}")
+        self.lm, self.cfg, self.compute = lm, cfg, tuple(compute)
+        self.seed = cfg.seed if seed is None else seed
+        s = cfg.scoring
+        self.mask_tokens = mask_tokens_for(lm.tokenizer) if s.mask else None
+
+    def _prompt(self, definition: str | None, examples: Sequence[Example], instance: Instance) -> str:
+        p = self.cfg.prompt
+        source = build_source(definition if p.add_definition else None, examples, instance.input,
+                              tokenizer=self.lm.tokenizer, max_source_length=p.max_source_length)
+        return model_prompt(source, causal=self.lm.causal, tokenizer=self.lm.tokenizer,
+                            chat_template=self.cfg.model.chat_template)
+
+    def _labels(self, prompts: list[str]) -> list[tuple[str, list[int]]]:
+        from activeit.likelihood import generate
+
+        s = self.cfg.scoring
+        gens = generate(self.lm, prompts, max_new_tokens=s.max_new_tokens,
+                        stop_strings=tuple(self.cfg.prompt.stop_strings), batch_size=s.batch_size)
+        return [(g.text, list(g.token_ids)) for g in gens]
+
+    def score_task(self, task: Task) -> list[Record]:
+        """All records of one task. Depends only on (model, config, seed, task)."""
+        from activeit.likelihood import score, target_ids
+
+        s = self.cfg.scoring
+        instances, extra = sample_instances(task, s.instances, s.extra_examples if s.target == "examples" else 0, self.seed)
+        variants = perturbations(task, k=s.perturbations, rate=s.drop_rate, target=s.target, seed=self.seed,
+                                 num_pos_examples=self.cfg.prompt.num_pos_examples,
+                                 mask_tokens=self.mask_tokens, extra_examples=extra)
+        originals = [self._prompt(variants[0].definition, variants[0].examples, inst) for inst in instances]
+        need_predicted = PPL in self.compute or (PU in self.compute and s.label == "predicted")
+        predicted = self._labels(originals) if need_predicted else []
+        requests: list[tuple[str, Instance, int, str, str, list[int]]] = []
+        if PU in self.compute:
+            if s.label == "predicted":
+                labels = predicted
+            else:
+                labels = [(inst.outputs[0], target_ids(self.lm, inst.outputs[0])) for inst in instances]
+            for v in variants:
+                for inst, original, (text, ids) in zip(instances, originals, labels):
+                    prompt = original if v.index == 0 else self._prompt(v.definition, v.examples, inst)
+                    requests.append((PU, inst, v.index, prompt, text, ids))
+        if PPL in self.compute and not (PU in self.compute and s.label == "predicted"):
+            for inst, original, (text, ids) in zip(instances, originals, predicted):
+                requests.append((PPL, inst, 0, original, text, ids))
+        results = score(self.lm, [r[3] for r in requests], [r[5] for r in requests], batch_size=s.batch_size)
+        return [
+            Record(task.name, inst.id, k, prompt, text, list(ids), res.n_tokens, res.mean_ce, res.p, purpose)
+            for (purpose, inst, k, prompt, text, ids), res in zip(requests, results)
+        ]
+
+
+def score_tasks(
+    lm: Any,
+    library: TaskLibrary,
+    names: Sequence[str],
+    cfg: Config,
+    out_dir: str | os.PathLike,
+    *,
+    seed: int | None = None,
+    compute: Sequence[str] = SCORERS,
+    progress: bool = True,
+) -> dict[str, TaskScores]:
+    """Score `names`, writing `out_dir/records.jsonl` and `out_dir/tasks.json`.
+
+    Each finished task's records go to `out_dir/parts/<task>.jsonl` first (atomically), so an
+    interrupted call resumes where it stopped; the two final files appear only when all is done.
+    """
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    parts = out_dir / "parts"
+    scorer = Scorer(lm, cfg, seed=seed, compute=compute)
+    _reset_stale_parts(parts, {
+        "model": getattr(lm, "source", None), "dtype": str(getattr(lm, "dtype", "")), "seed": scorer.seed,
+        "compute": sorted(compute), "scoring": cfg.scoring.model_dump(mode="json"),
+        "prompt": cfg.prompt.model_dump(mode="json"), "chat_template": cfg.model.chat_template,
+    })
+    started = time.perf_counter()
+    bar = tqdm(names, desc="scoring tasks", unit="task", disable=not progress, dynamic_ncols=True)
+    for name in bar:
+        bar.set_postfix_str(name[:40])
+        part = parts / f"{name}.jsonl"
+        if part.exists():
+            continue
+        atomic.write_jsonl(part, (asdict(r) for r in scorer.score_task(library.load(name))))
+    records = [row for name in names for row in atomic.read_jsonl(parts / f"{name}.jsonl")]
+    info = {n: (library.summary(n).kind, library.summary(n).category) for n in names}
+    scores = task_scores_from_records(records, cfg.scoring, info)
+    atomic.write_jsonl(out_dir / "records.jsonl", records)
+    write_task_scores(out_dir / "tasks.json", scores, meta={
+        "model": getattr(lm, "name", None), "seed": scorer.seed, "compute": list(compute),
+        "scoring": cfg.scoring.model_dump(mode="json"), "seconds": round(time.perf_counter() - started, 3),
+    })
+    shutil.rmtree(parts)
+    return scores
+
+
+def _reset_stale_parts(parts: Path, key: Mapping[str, Any]) -> None:
+    """Finished tasks are reused on resume only if they were scored with the same settings."""
+    stamp = parts / "settings.json"
+    if parts.exists():
+        try:
+            same = json.loads(stamp.read_text(encoding="utf-8")) == json.loads(json.dumps(key))
+        except (OSError, json.JSONDecodeError):
+            same = False
+        if not same:
+            shutil.rmtree(parts)
+    if not parts.exists():
+        parts.mkdir(parents=True)
+        atomic.write_json(stamp, key)
+
+
+# --------------------------------------------------------------------------- tasks.json
+
+
+def write_task_scores(path: str | os.PathLike, scores: Mapping[str, TaskScores], meta: Mapping[str, Any]) -> None:
+    atomic.write_json(path, {"meta": dict(meta), "tasks": {name: _clean(asdict(s)) for name, s in scores.items()}})
+
+
+def _clean(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.items()}
+
+
+def read_task_scores(path: str | os.PathLike) -> tuple[dict[str, TaskScores], dict[str, Any]]:
+    """Load tasks.json written by `score_tasks`; a clear error for anything else."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        tasks = {name: TaskScores(**entry) for name, entry in data["tasks"].items()}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: scores file not found") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f"{path}: not a tasks.json written by `activeit score` ({type(e).__name__}: {e})") from None
+    return tasks, data.get("meta", {})

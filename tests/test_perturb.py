@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+
+from activeit.errors import ConfigError
+from activeit.perturb import drop_words, mask_tokens_for, perturbations
+from activeit.tasks import Example, Instance, Task
+
+
+def make_task(name="task1_x"):
+    return Task(
+        name=name,
+        definition="Read the sentence and answer with yes or no depending on whether it is a question",
+        positive_examples=[Example("is this a question", "yes"), Example("this is a statement", "no"),
+                           Example("third example input", "no")],
+        negative_examples=[],
+        categories=["Misc"],
+        instances=[Instance("a", "x", ("yes",))],
+        kind="cls",
+    )
+
+
+def test_drop_words_rate_extremes():
+    rng = np.random.default_rng(0)
+    assert drop_words("a  b\nc", 0.0, rng) == "a b c"
+    assert drop_words("a b c", 1.0, rng) == ""
+    assert drop_words("", 0.5, rng) == ""
+
+
+def test_drop_rate_is_respected_on_average():
+    rng = np.random.default_rng(1)
+    text = " ".join(f"w{i}" for i in range(20000))
+    kept = len(drop_words(text, 0.2, rng).split())
+    assert abs(kept / 20000 - 0.8) < 0.01
+
+
+def test_mask_replaces_in_order():
+    from activeit.perturb import _Masks
+
+    rng = np.random.default_rng(3)
+    out = drop_words("one two three four five six", 0.5, rng, _Masks(["<extra_id_0>", "<extra_id_1>", "<extra_id_2>", "<extra_id_3>"]))
+    masks = [w for w in out.split() if w.startswith("<extra_id_")]
+    assert masks == [f"<extra_id_{i}>" for i in range(len(masks))]
+    assert len(out.split()) == 6
+
+
+def test_variant_zero_is_identity_and_k_variants():
+    t = make_task()
+    variants = perturbations(t, k=10, rate=0.2, target="both", seed=7)
+    assert len(variants) == 11
+    assert variants[0].definition == t.definition
+    assert variants[0].examples == tuple(t.positive_examples[:2])
+    assert [v.index for v in variants] == list(range(11))
+    assert any(v.definition != t.definition for v in variants[1:])
+
+
+def test_both_perturbs_example_inputs_never_outputs():
+    t = make_task()
+    for v in perturbations(t, k=20, rate=0.5, target="both", seed=1)[1:]:
+        assert [e.output for e in v.examples] == ["yes", "no"]
+    changed = [v for v in perturbations(t, k=20, rate=0.5, target="both", seed=1)[1:]
+               if [e.input for e in v.examples] != ["is this a question", "this is a statement"]]
+    assert changed
+
+
+def test_definition_target_leaves_examples():
+    t = make_task()
+    for v in perturbations(t, k=5, rate=0.5, target="definition", seed=1):
+        assert v.examples == tuple(t.positive_examples[:2])
+
+
+def test_examples_target_redraws_demonstrations():
+    t = make_task()
+    extra = [Example("extra one", "yes"), Example("extra two", "no")]
+    variants = perturbations(t, k=10, rate=0.2, target="examples", seed=3, extra_examples=extra)
+    pool = set(t.positive_examples) | set(extra)
+    for v in variants[1:]:
+        assert v.definition == t.definition
+        assert len(v.examples) == 2 and len(set(v.examples)) == 2
+        assert set(v.examples) <= pool
+    assert len({v.examples for v in variants[1:]}) > 1
+
+
+def test_deterministic_from_seed_task_and_index():
+    a = perturbations(make_task("task1_x"), k=5, rate=0.3, seed=11)
+    b = perturbations(make_task("task1_x"), k=5, rate=0.3, seed=11)
+    c = perturbations(make_task("task1_x"), k=5, rate=0.3, seed=12)
+    d = perturbations(make_task("task2_y"), k=5, rate=0.3, seed=11)
+    assert a == b
+    assert a != c and a[1:] != d[1:]
+    # variant k does not depend on how many variants were asked for
+    assert perturbations(make_task("task1_x"), k=2, rate=0.3, seed=11) == a[:3]
+
+
+def test_fewer_examples_than_requested():
+    t = make_task()
+    t.positive_examples = t.positive_examples[:1]
+    variants = perturbations(t, k=3, rate=0.2, target="both", seed=0, num_pos_examples=2)
+    assert all(len(v.examples) == 1 for v in variants)
+
+
+def test_bad_options():
+    with pytest.raises(ConfigError, match="scoring.target"):
+        perturbations(make_task(), k=1, rate=0.2, target="instruction")
+    with pytest.raises(ConfigError, match="drop_rate"):
+        perturbations(make_task(), k=1, rate=1.5)
+
+
+class FakeTokenizer:
+    def __init__(self, vocab, mask_token=None, unk_token=None):
+        self.vocab, self.mask_token, self.unk_token = vocab, mask_token, unk_token
+
+    def get_vocab(self):
+        return self.vocab
+
+
+def test_mask_tokens_for(tiny_seq2seq_dir):
+    from transformers import AutoTokenizer
+
+    assert mask_tokens_for(AutoTokenizer.from_pretrained(tiny_seq2seq_dir))[:2] == ["<extra_id_0>", "<extra_id_1>"]
+    assert mask_tokens_for(FakeTokenizer({"[MASK]": 4}, mask_token="[MASK]", unk_token="[UNK]")) == ["[MASK]"]
+    assert mask_tokens_for(FakeTokenizer({}, unk_token="<|endoftext|>")) == ["<|endoftext|>"]
+    with pytest.raises(ConfigError, match="no mask"):
+        mask_tokens_for(FakeTokenizer({}))
