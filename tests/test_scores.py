@@ -122,15 +122,17 @@ def test_a_record_rescored_with_plain_transformers(tmp_path, tiny_causal_dir, ti
 
     cfg = _cfg(tmp_path, tiny_causal_dir)
     score_tasks(tiny_lm, TaskLibrary("bundled:demo"), DEMO[:1], cfg, tmp_path / "s", progress=False)
-    record = read_jsonl(tmp_path / "s" / "records.jsonl")[5]
+    records = read_jsonl(tmp_path / "s" / "records.jsonl")
     tok = AutoTokenizer.from_pretrained(tiny_causal_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_causal_dir, dtype=torch.float32).eval()
-    prompt_ids = tok(record["prompt"])["input_ids"]
-    ids = torch.tensor([prompt_ids + record["target_ids"]])
-    with torch.no_grad():
-        logits = model(ids).logits[0, len(prompt_ids) - 1:-1]
-    ce = torch.nn.functional.cross_entropy(logits, torch.tensor(record["target_ids"]))
-    assert ce.item() == pytest.approx(record["mean_ce"], abs=1e-4)
+    for record in (records[0], records[5]):  # k = 0 (likelihood from generation) and k = 1 (scored)
+        prompt_ids = tok(record["prompt"])["input_ids"]
+        ids = torch.tensor([prompt_ids + record["target_ids"]])
+        with torch.no_grad():
+            logits = model(ids).logits[0, len(prompt_ids) - 1:-1]
+        ce = torch.nn.functional.cross_entropy(logits, torch.tensor(record["target_ids"]))
+        assert ce.item() == pytest.approx(record["mean_ce"], abs=1e-4)
+    assert records[0]["perturbation"] == 0 and records[5]["perturbation"] == 1
 
 
 def test_one_task_alone_equals_with_the_pool(tmp_path, tiny_causal_dir, tiny_lm):

@@ -184,13 +184,15 @@ class Scorer:
         return model_prompt(source, causal=self.lm.causal, tokenizer=self.lm.tokenizer,
                             chat_template=self.cfg.model.chat_template)
 
-    def _labels(self, prompts: list[str]) -> list[tuple[str, list[int]]]:
+    def _labels(self, prompts: list[str]) -> list[tuple[str, list[int], Any]]:
+        """Greedy labels (text, token ids) and their likelihood under the prompt they came from,
+        which generation computes anyway (equal to re-scoring them, see the likelihood tests)."""
         from activeit.likelihood import generate
 
         s = self.cfg.scoring
         gens = generate(self.lm, prompts, max_new_tokens=s.max_new_tokens,
                         stop_strings=tuple(self.cfg.prompt.stop_strings), batch_size=s.batch_size)
-        return [(g.text, list(g.token_ids)) for g in gens]
+        return [(g.text, list(g.token_ids), g.score) for g in gens]
 
     def score_task(self, task: Task) -> list[Record]:
         """All records of one task. Depends only on (model, config, seed, task)."""
@@ -204,23 +206,28 @@ class Scorer:
         originals = [self._prompt(variants[0].definition, variants[0].examples, inst) for inst in instances]
         need_predicted = PPL in self.compute or (PU in self.compute and s.label == "predicted")
         predicted = self._labels(originals) if need_predicted else []
-        requests: list[tuple[str, Instance, int, str, str, list[int]]] = []
+        # (purpose, instance, perturbation, prompt, label text, label ids, score known from generation)
+        requests: list[tuple[str, Instance, int, str, str, list[int], Any]] = []
         if PU in self.compute:
             if s.label == "predicted":
                 labels = predicted
             else:
-                labels = [(inst.outputs[0], target_ids(self.lm, inst.outputs[0])) for inst in instances]
+                labels = [(inst.outputs[0], target_ids(self.lm, inst.outputs[0]), None) for inst in instances]
             for v in variants:
-                for inst, original, (text, ids) in zip(instances, originals, labels):
-                    prompt = original if v.index == 0 else self._prompt(v.definition, v.examples, inst)
-                    requests.append((PU, inst, v.index, prompt, text, ids))
+                for inst, original, (text, ids, known) in zip(instances, originals, labels):
+                    if v.index == 0:
+                        requests.append((PU, inst, 0, original, text, ids, known))
+                    else:
+                        requests.append((PU, inst, v.index, self._prompt(v.definition, v.examples, inst), text, ids, None))
         if PPL in self.compute and not (PU in self.compute and s.label == "predicted"):
-            for inst, original, (text, ids) in zip(instances, originals, predicted):
-                requests.append((PPL, inst, 0, original, text, ids))
-        results = score(self.lm, [r[3] for r in requests], [r[5] for r in requests], batch_size=s.batch_size)
+            for inst, original, (text, ids, known) in zip(instances, originals, predicted):
+                requests.append((PPL, inst, 0, original, text, ids, known))
+        todo = [r for r in requests if r[6] is None]
+        fresh = iter(score(self.lm, [r[3] for r in todo], [r[5] for r in todo], batch_size=s.batch_size))
         return [
             Record(task.name, inst.id, k, prompt, text, list(ids), res.n_tokens, res.mean_ce, res.p, purpose)
-            for (purpose, inst, k, prompt, text, ids), res in zip(requests, results)
+            for purpose, inst, k, prompt, text, ids, known in requests
+            for res in [known if known is not None else next(fresh)]
         ]
 
 
@@ -258,6 +265,7 @@ def score_tasks(
         if part.exists():
             continue
         atomic.write_jsonl(part, (asdict(r) for r in scorer.score_task(library.load(name))))
+        atomic.crashpoint(f"scored-{name}")
     records = [row for name in names for row in atomic.read_jsonl(parts / f"{name}.jsonl")]
     info = {n: (library.summary(n).kind, library.summary(n).category) for n in names}
     scores = task_scores_from_records(records, cfg.scoring, info)

@@ -1,0 +1,34 @@
+"""Time the prompt-uncertainty workload three ways on ni-mini with SmolLM2-135M: (a) a reference-style
+baseline, (b) the likelihood engine in float32, (c) the engine in bf16; print ratios and checks.
+
+    python benchmarks/scoring.py [--json PATH] [--data DIR] [--tasks N]      (same as `activeit bench scoring`)
+
+Default: 5 of the 25 ni-mini tasks, spread over the sorted names (the baseline alone needs ~1 min a task
+on 2 cores, so all 25 would not fit the 10-minute budget); about 9 minutes in all on an idle machine.
+
+Targets (likelihood-engine issue): a/b >= 5x, a/c >= 10x on 2 CPU cores, max |Δ mean CE| (b vs a) <= 1e-4,
+Spearman of per-task prompt uncertainty (c vs a) >= 0.99, peak RSS < 3 GB; whole run < 10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main() -> None:
+    from activeit.bench import scoring_benchmark
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--data", help="NI-style directory (default: ../shared/data/ni-mini)")
+    parser.add_argument("--tasks", type=int, default=5, help="tasks, spread over the sorted names (default 5)")
+    args = parser.parse_args()
+    scoring_benchmark(args.data, n_tasks=args.tasks, json_path=args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,683 @@
+"""Target likelihoods and greedy generation, the two things every score is made of (DESIGN.md §2-§3).
+
+`score` gives the length-normalised probability of target texts (or token ids) given prompts;
+`generate` gives greedy outputs. Both batch by length, and for causal models compute the KV
+cache of a prefix shared by many prompts (definition + examples) once, running only the rest.
+
+Written against the transformers 5.x cache API (`cache=` keyword, `DynamicCache` built from
+per-layer key/value tensors, `Cache.batch_select_indices`).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from activeit.models import LoadedModel
+
+Target = str | Sequence[int]
+Finish = Literal["eos", "stop", "length"]
+
+DEFAULT_TOKEN_BUDGET = 8_192
+"""Padded context tokens a micro-batch may hold: rows × (shared prefix + longest row)."""
+MIN_PREFIX = 16
+"""Shorter shared prefixes are not worth a separate prefix pass."""
+_GROUP_OVERHEAD = 32
+"""Cost of one extra prefix pass, in tokens, when deciding how to group prompts."""
+_BATCH_OVERHEAD = 32
+"""Cost of one extra forward pass, in tokens, when deciding how to cut micro-batches."""
+_MAX_GROUP_SPAN = 256
+"""Prompts looked back over when grouping (bounds the planner at O(n·256))."""
+
+
+@dataclass(frozen=True)
+class TargetScore:
+    """Length-normalised likelihood of one target: `p = exp(-mean_ce)`."""
+
+    n_tokens: int
+    mean_ce: float
+    p: float
+
+    @classmethod
+    def from_sum(cls, ce_sum: float, n_tokens: int) -> TargetScore:
+        mean = ce_sum / n_tokens
+        return cls(n_tokens, mean, math.exp(-mean))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A greedy output. `token_ids` include the token that ended it (EOS or the stop-string token)."""
+
+    text: str
+    token_ids: list[int]
+    finish: Finish
+    score: TargetScore | None = None
+    """Likelihood of `token_ids` under the prompt, computed while generating (None if no tokens)."""
+
+
+@dataclass
+class Work:
+    """What the engine ran, for throughput and FLOP accounting (pass one in to have it filled)."""
+
+    tokens: int = 0
+    """Token positions run through the transformer body (padding included)."""
+    logit_rows: int = 0
+    """Positions the output head (vocabulary projection) was applied to."""
+    forwards: int = 0
+
+
+# --------------------------------------------------------------------------- targets and tokens
+
+
+def target_ids(lm: LoadedModel, text: str) -> list[int]:
+    """Token ids of a text target, the training convention (`prompts.training_target`).
+
+    Seq2seq: the tokenizer's ids of the stripped text (T5 appends EOS). Causal:
+    `tokenizer(" " + text.strip(), add_special_tokens=False)` ids followed by EOS.
+    """
+    tok = lm.tokenizer
+    if not lm.causal:
+        return list(tok(text.strip())["input_ids"])
+    if tok.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token, which causal text targets end with")
+    return list(tok(" " + text.strip(), add_special_tokens=False)["input_ids"]) + [tok.eos_token_id]
+
+
+def _target_ids(lm: LoadedModel, target: Target) -> list[int]:
+    ids = target_ids(lm, target) if isinstance(target, str) else [int(t) for t in target]
+    if not ids:
+        raise ValueError("a target must have at least one token")
+    return ids
+
+
+def _prompt_ids(lm: LoadedModel, prompts: Sequence[str]) -> list[list[int]]:
+    ids = [list(x) for x in lm.tokenizer(list(prompts))["input_ids"]]
+    if lm.causal and any(not x for x in ids):
+        raise ValueError("a causal model needs at least one prompt token (got an empty prompt)")
+    return ids
+
+
+def _eos_ids(lm: LoadedModel) -> set[int]:
+    ids = {lm.tokenizer.eos_token_id} if lm.tokenizer.eos_token_id is not None else set()
+    gen_eos = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
+    if gen_eos is not None:
+        ids |= set(gen_eos) if isinstance(gen_eos, (list, tuple)) else {gen_eos}
+    return ids
+
+
+def _pad_id(lm: LoadedModel) -> int:
+    return lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+
+
+# --------------------------------------------------------------------------- model pieces
+
+
+_HEAD_OK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _separable_head(model: Any) -> bool:
+    """Whether logits == output_embeddings(base_model(...)) for this model (checked once, on 5 tokens).
+
+    Applying the vocabulary projection only where a target token is predicted saves most of
+    its cost (49k × 576 per position for SmolLM2), but some architectures scale or soft-cap
+    logits inside `forward`; those fall back to `logits_to_keep`.
+    """
+    if model not in _HEAD_OK:
+        ok = False
+        head = model.get_output_embeddings()
+        base = getattr(model, "base_model", None)
+        if head is not None and base is not None and base is not model:
+            ids = torch.arange(3, 8, device=model.device).clamp_max(model.config.vocab_size - 1)[None]
+            full = model(input_ids=ids).logits
+            fast = head(base(input_ids=ids).last_hidden_state)
+            ok = full.shape == fast.shape and torch.allclose(full.float(), fast.float(), atol=1e-4, rtol=1e-4)
+        _HEAD_OK[model] = ok
+    return _HEAD_OK[model]
+
+
+def _hidden_and_head(model: Any):
+    """(body, head): body(**kw) returns last hidden states; head(hidden) returns logits."""
+    if _separable_head(model):
+        return (lambda **kw: model.base_model(**kw).last_hidden_state), model.get_output_embeddings()
+    return None, None
+
+
+def _prefix_reusable(model: Any) -> bool:
+    """Prefix KV reuse is exact for plain full-attention dynamic caches (not sliding windows etc.)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    layers = DynamicCache(config=model.config).layers
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+KV = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _run_prefix(model: Any, prefix: list[int], work: Work | None) -> KV:
+    """Run a shared prefix once (batch 1) and keep its per-layer keys and values."""
+    ids = torch.tensor([prefix], device=model.device)
+    out = model.base_model(input_ids=ids, use_cache=True)
+    _count(work, len(prefix), 0)
+    return [(layer.keys, layer.values) for layer in out.cache.layers]
+
+
+def _expand_cache(model: Any, kv: KV | None, rows: int):
+    """A fresh cache holding the prefix for `rows` sequences (forward calls mutate caches in place)."""
+    from transformers import DynamicCache
+
+    if kv is None:
+        return None
+    return DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv], config=model.config)
+
+
+def _count(work: Work | None, tokens: int, logit_rows: int) -> None:
+    if work is not None:
+        work.tokens += tokens
+        work.logit_rows += logit_rows
+        work.forwards += 1
+
+
+# --------------------------------------------------------------------------- grouping and batching
+
+
+def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def plan_prefix_groups(seqs: Sequence[Sequence[int]], *, min_prefix: int = MIN_PREFIX) -> list[tuple[int, list[int]]]:
+    """Group token sequences by a shared prefix: `[(prefix_len, member indices), ...]`.
+
+    Each member keeps at least its last token outside the prefix (its logits are needed).
+    Sequences sharing a prefix are neighbours in sorted order; a dynamic programme over each
+    run of neighbours picks the split that runs the fewest tokens. Members with no useful
+    shared prefix come back in one group with prefix_len 0.
+    """
+    n = len(seqs)
+    order = sorted(range(n), key=lambda i: seqs[i])
+    lcps = [_lcp(seqs[order[j]], seqs[order[j + 1]]) for j in range(n - 1)]
+    groups: list[tuple[int, list[int]]] = []
+    loose: list[int] = []
+    start = 0
+    for j in range(n):
+        if j == n - 1 or lcps[j] < min_prefix:
+            for prefix_len, members in _split_run(order[start:j + 1], lcps[start:j], seqs, min_prefix):
+                if prefix_len:
+                    groups.append((prefix_len, members))
+                else:
+                    loose.extend(members)
+            start = j + 1
+    if loose:
+        groups.append((0, sorted(loose)))
+    return groups
+
+
+def _split_run(run: list[int], lcps: list[int], seqs: Sequence[Sequence[int]], min_prefix: int):
+    """Best split of neighbours into groups: cost = prefix once + the rest of every member."""
+    m = len(run)
+    lengths = [len(seqs[i]) for i in run]
+    best = [0.0] + [math.inf] * m
+    cut: list[tuple[int, int]] = [(0, 0)] * (m + 1)
+    for j in range(1, m + 1):
+        best[j], cut[j] = best[j - 1] + lengths[j - 1], (j - 1, 0)  # alone, no prefix
+        shared, shortest, total = math.inf, lengths[j - 1], lengths[j - 1]
+        for i in range(j - 2, max(-1, j - 1 - _MAX_GROUP_SPAN), -1):
+            shared = min(shared, lcps[i])
+            shortest = min(shortest, lengths[i])
+            total += lengths[i]
+            prefix = min(shared, shortest - 1)
+            if prefix < min_prefix:
+                break
+            cost = best[i] + _GROUP_OVERHEAD + total - (j - i - 1) * prefix
+            if cost < best[j]:
+                best[j], cut[j] = cost, (i, prefix)
+    groups = []
+    j = m
+    while j > 0:
+        i, prefix = cut[j]
+        groups.append((prefix, run[i:j]))
+        j = i
+    return groups[::-1]
+
+
+def _micro_batches(items: list[int], lengths: Mapping[int, int] | Sequence[int], *, context: int, batch_size: int,
+                   token_budget: int, overhead: float = _BATCH_OVERHEAD) -> list[list[int]]:
+    """Split items into batches of ≤ batch_size rows and ≤ token_budget of rows × (context + longest),
+    running the fewest padded tokens plus `overhead` per batch (a dynamic programme over the items
+    sorted by length). Generation passes a huge overhead: its batches cost decoding steps, not padding."""
+    order = sorted(items, key=lambda i: -lengths[i])
+    n = len(order)
+    best = [0] + [math.inf] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j - 1, max(-1, j - 1 - batch_size), -1):
+            width = lengths[order[i]]  # the longest of order[i:j]
+            if i < j - 1 and (j - i) * (context + width) > token_budget:
+                break
+            cost = best[i] + (j - i) * width + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    batches = []
+    j = n
+    while j > 0:
+        batches.append(order[cut[j]:j])
+        j = cut[j]
+    return batches[::-1]
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="pair" if desc == "scoring" else "prompt",
+                leave=False)
+
+
+class _eval_mode:
+    """Eval mode and inference mode for the duration of a call, restoring the training flag after."""
+
+    def __init__(self, model: Any):
+        self.model, self.was_training = model, model.training
+        self.inference = torch.inference_mode()
+
+    def __enter__(self):
+        self.model.eval()
+        self.inference.__enter__()
+
+    def __exit__(self, *exc):
+        self.inference.__exit__(*exc)
+        self.model.train(self.was_training)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def score(
+    lm: LoadedModel,
+    prompts: Sequence[str],
+    targets: Sequence[Target],
+    *,
+    batch_size: int = 32,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    progress: bool = False,
+    work: Work | None = None,
+) -> list[TargetScore]:
+    """Length-normalised likelihood of each target given its prompt, in input order.
+
+    Args:
+        lm: the model (causal or seq2seq).
+        prompts: prompt texts, fed as given (causal callers strip trailing whitespace).
+        targets: a text (tokenized with `target_ids`) or exact token ids (e.g. a generation's
+            `token_ids`), one per prompt.
+        batch_size: most rows in a forward pass.
+        token_budget: most padded context tokens in a forward pass, rows × (prefix + longest row);
+            bounds the KV memory when a long prefix is shared by many prompts.
+        progress: show a progress bar.
+        work: filled with what was run (tokens, head rows, forward calls).
+
+    Returns:
+        One `TargetScore(n_tokens, mean_ce, p)` per pair: p = exp(-mean token cross-entropy).
+    """
+    if len(prompts) != len(targets):
+        raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
+    if not prompts:
+        return []
+    tgt = [_target_ids(lm, t) for t in targets]
+    src = _prompt_ids(lm, prompts)
+    with _eval_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
+        if lm.causal:
+            sums = _score_causal(lm, src, tgt, batch_size, token_budget, bar, work)
+        else:
+            sums = _score_seq2seq(lm, src, tgt, batch_size, token_budget, bar, work)
+    return [TargetScore.from_sum(s, len(t)) for s, t in zip(sums, tgt)]
+
+
+def _score_causal(lm, src, tgt, batch_size, token_budget, bar, work) -> list[float]:
+    """Prefixes of a window of groups run once each; then all their rows, sorted by length, in
+    micro-batches that may mix groups (the same instance under K perturbed prompts has the same
+    row length, so this is what removes the padding)."""
+    model = lm.model
+    body, head = _hidden_and_head(model)
+    reuse = _prefix_reusable(model)
+    groups = plan_prefix_groups(src) if reuse else [(0, list(range(len(src))))]
+    sums = [0.0] * len(src)
+    for window in _windows(groups, token_budget):
+        kvs = [_run_prefix(model, src[members[0]][:p], work) if p else None for p, members in window]
+        prefix_of = {i: (p, kv) for (p, members), kv in zip(window, kvs) for i in members}
+        # each row: rest of the prompt + all target tokens but the last (whose output is not needed)
+        rows = {i: src[i][p:] + tgt[i][:-1] for i, (p, _) in prefix_of.items()}
+        lengths = {i: len(r) for i, r in rows.items()}
+        for batch in _micro_batches(list(rows), lengths, context=max(p for p, _ in window),
+                                    batch_size=batch_size, token_budget=token_budget):
+            starts = [len(src[i]) - prefix_of[i][0] - 1 for i in batch]  # position predicting target[0]
+            ce = _suffix_ce(lm, body, head, [prefix_of[i] for i in batch], [rows[i] for i in batch], starts,
+                            [tgt[i] for i in batch], work)
+            for i, s in zip(batch, ce):
+                sums[i] = s
+            bar.update(len(batch))
+        del kvs, prefix_of
+    return sums
+
+
+def _windows(groups: list[tuple[int, list[int]]], token_budget: int) -> Iterator[list[tuple[int, list[int]]]]:
+    """Consecutive groups whose prefixes together fit the token budget (their caches are held at once)."""
+    window: list[tuple[int, list[int]]] = []
+    held = 0
+    for group in groups:
+        if window and held + group[0] > token_budget:
+            yield window
+            window, held = [], 0
+        window.append(group)
+        held += group[0]
+    if window:
+        yield window
+
+
+def _batch_cache(model: Any, prefixes: list[tuple[int, KV | None]], rows: int):
+    """A fresh cache with each row's prefix, right-aligned (a cache is mutated by the forward call).
+
+    Returns (cache or None, longest prefix, 2D mask or None): rows with a shorter prefix get
+    masked-out zero slots in front of it; one prefix shared by all rows needs no mask.
+    """
+    from transformers import DynamicCache
+
+    longest = max(p for p, _ in prefixes)
+    if longest == 0:
+        return None, 0, None
+    first = prefixes[0][1]
+    if all(kv is first for _, kv in prefixes):
+        return _expand_cache(model, first, rows), longest, None
+    layers = []
+    template = next(kv for _, kv in prefixes if kv is not None)
+    for layer, (k0, v0) in enumerate(template):
+        keys = k0.new_zeros((rows, k0.shape[1], longest, k0.shape[3]))
+        values = v0.new_zeros((rows, v0.shape[1], longest, v0.shape[3]))
+        for b, (p, kv) in enumerate(prefixes):
+            if p:
+                keys[b, :, longest - p:] = kv[layer][0][0]
+                values[b, :, longest - p:] = kv[layer][1][0]
+        layers.append((keys, values))
+    mask = torch.ones((rows, longest), dtype=torch.long, device=template[0][0].device)
+    for b, (p, _) in enumerate(prefixes):
+        mask[b, :longest - p] = 0
+    return DynamicCache(layers, config=model.config), longest, mask
+
+
+def _suffix_ce(lm, body, head, prefixes, rows, starts, targets, work) -> list[float]:
+    """Run right-padded rows after their cached prefixes; summed target CE per row (float32 softmax)."""
+    model = lm.model
+    n, width = len(rows), max(len(r) for r in rows)
+    dev = model.device
+    ids = torch.full((n, width), _pad_id(lm), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, :len(r)] = torch.tensor(r)
+    ids = ids.to(dev)
+    pos = (torch.tensor([p for p, _ in prefixes])[:, None] + torch.arange(width)[None]).to(dev)
+    cache, longest, mask = _batch_cache(model, prefixes, n)
+    # right padding + causal attention: no real position ever sees a pad, so only prefix slots are masked
+    if mask is not None:
+        mask = torch.cat([mask, mask.new_ones((n, width))], dim=1)
+    sel_b = torch.cat([torch.full((len(t),), b) for b, t in enumerate(targets)]).to(dev)
+    sel_j = torch.cat([torch.arange(s, s + len(t)) for s, t in zip(starts, targets)]).to(dev)
+    labels = torch.tensor([x for t in targets for x in t], device=dev)
+    kw = dict(input_ids=ids, position_ids=pos, attention_mask=mask, cache=cache, use_cache=cache is not None)
+    if body is not None:
+        logits = head(body(**kw)[sel_b, sel_j])
+        _count(work, n * width, len(labels))
+    else:  # logits only from the first position any row needs
+        first = min(starts)
+        logits = model(**kw, logits_to_keep=slice(first, None)).logits[sel_b, sel_j - first]
+        _count(work, n * width, n * (width - first))
+    ce = F.cross_entropy(logits.float(), labels, reduction="none")
+    return torch.zeros(n, dtype=torch.float64, device=dev).index_add_(0, sel_b, ce.double()).tolist()
+
+
+def _encode_sources(model: Any, sources: list[list[int]], pad: int):
+    """Encoder states for a padded batch of sources, and the padding mask."""
+    width = max(len(s) for s in sources)
+    ids = torch.full((len(sources), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(sources), width), dtype=torch.long)
+    for b, s in enumerate(sources):
+        ids[b, :len(s)] = torch.tensor(s)
+        mask[b, :len(s)] = 1
+    ids, mask = ids.to(model.device), mask.to(model.device)
+    return model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state, mask
+
+
+def _source_chunks(src, batch_size, token_budget, overhead: float = _BATCH_OVERHEAD,
+                   ) -> Iterator[tuple[list[tuple[int, ...]], dict[tuple[int, ...], list[int]]]]:
+    """Unique sources in length-sorted chunks, with the items that use each source."""
+    users: dict[tuple[int, ...], list[int]] = {}
+    for i, s in enumerate(src):
+        users.setdefault(tuple(s), []).append(i)
+    unique = list(users)
+    for chunk in _micro_batches(list(range(len(unique))), [len(u) for u in unique], context=0,
+                                batch_size=batch_size, token_budget=token_budget, overhead=overhead):
+        keys = [unique[k] for k in chunk]
+        yield keys, {k: users[k] for k in keys}
+
+
+def _score_seq2seq(lm, src, tgt, batch_size, token_budget, bar, work) -> list[float]:
+    """Encoder once per distinct source; decoder micro-batches reuse its states."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    model, dev, pad = lm.model, lm.model.device, _pad_id(lm)
+    start = model.config.decoder_start_token_id
+    sums = [0.0] * len(src)
+    for keys, users in _source_chunks(src, batch_size, token_budget):
+        states, mask = _encode_sources(model, [list(k) for k in keys], pad)
+        _count(work, states.shape[0] * states.shape[1], 0)
+        slot = {i: b for b, k in enumerate(keys) for i in users[k]}
+        items = list(slot)
+        lengths = {i: len(tgt[i]) for i in items}
+        for batch in _micro_batches(items, lengths, context=states.shape[1], batch_size=batch_size,
+                                    token_budget=token_budget):
+            width = max(len(tgt[i]) for i in batch)
+            dec = torch.full((len(batch), width), pad, dtype=torch.long)
+            for b, i in enumerate(batch):
+                dec[b, :len(tgt[i])] = torch.tensor([start] + tgt[i][:-1])
+            index = torch.tensor([slot[i] for i in batch], device=dev)
+            logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=states[index]),
+                           attention_mask=mask[index], decoder_input_ids=dec.to(dev), use_cache=False).logits
+            _count(work, len(batch) * width, len(batch) * width)
+            sel_b = torch.cat([torch.full((len(tgt[i]),), b) for b, i in enumerate(batch)]).to(dev)
+            sel_j = torch.cat([torch.arange(len(tgt[i])) for i in batch]).to(dev)
+            labels = torch.tensor([x for i in batch for x in tgt[i]], device=dev)
+            ce = F.cross_entropy(logits[sel_b, sel_j].float(), labels, reduction="none")
+            per_row = torch.zeros(len(batch), dtype=torch.float64, device=dev).index_add_(0, sel_b, ce.double())
+            for i, s in zip(batch, per_row.tolist()):
+                sums[i] = s
+            bar.update(len(batch))
+    return sums
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def generate(
+    lm: LoadedModel,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 128,
+    stop_strings: Sequence[str] = ("\n",),
+    batch_size: int = 32,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    progress: bool = False,
+    work: Work | None = None,
+) -> list[Generation]:
+    """Greedy outputs, in input order; same tokens as `model.generate(do_sample=False)` per prompt.
+
+    A causal model stops at EOS, at the first token whose text contains one of `stop_strings`,
+    or after `max_new_tokens`; a seq2seq model at EOS or the limit. `text` is the decoded text
+    before the ending token (special tokens skipped), cut at the first stop string, stripped.
+    The engine runs its own KV-cached loop (not `model.generate`) so that rows leave the batch
+    as soon as they finish and prompts sharing a prefix reuse its cache; each `Generation`
+    also carries the likelihood of its `token_ids`, which equals `score(prompt, token_ids)`.
+    """
+    if not prompts:
+        return []
+    src = _prompt_ids(lm, prompts)
+    unique: dict[tuple[int, ...], int] = {}
+    for s in src:
+        unique.setdefault(tuple(s), len(unique))
+    seqs = [list(s) for s in unique]
+    out: list[tuple[list[int], Finish, float] | None] = [None] * len(seqs)
+    with _eval_mode(lm.model), _progress(len(seqs), progress, "generating") as bar:
+        if lm.causal:
+            _generate_causal(lm, seqs, out, max_new_tokens, tuple(stop_strings), batch_size, token_budget, bar, work)
+        else:
+            _generate_seq2seq(lm, seqs, out, max_new_tokens, batch_size, token_budget, bar, work)
+    results = []
+    for s in src:
+        ids, finish, ce_sum = out[unique[tuple(s)]]
+        body = ids if finish == "length" else ids[:-1]
+        text = lm.tokenizer.decode(body, skip_special_tokens=True)
+        if lm.causal:
+            for stop in stop_strings:
+                if stop:
+                    text = text.split(stop, 1)[0]
+        results.append(Generation(text.strip(), list(ids), finish,
+                                  TargetScore.from_sum(ce_sum, len(ids)) if ids else None))
+    return results
+
+
+class _StopTokens:
+    """Whether a token's decoded text contains a stop string (decoded once per token id)."""
+
+    def __init__(self, tokenizer: Any, stop_strings: tuple[str, ...]):
+        self.tokenizer, self.stops, self.known = tokenizer, [s for s in stop_strings if s], {}
+
+    def __call__(self, token: int) -> bool:
+        if not self.stops:
+            return False
+        if token not in self.known:
+            text = self.tokenizer.decode([token])
+            self.known[token] = any(s in text for s in self.stops)
+        return self.known[token]
+
+
+def _step(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy token and its cross-entropy (float32 log-softmax), per row."""
+    logits = logits.float()
+    best = logits.argmax(-1)
+    ce = torch.logsumexp(logits, -1) - logits.gather(-1, best[:, None])[:, 0]
+    return best, ce
+
+
+def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_budget, bar, work) -> None:
+    model = lm.model
+    body, head = _hidden_and_head(model)
+    if body is None:
+        body = lambda **kw: model(**kw, logits_to_keep=1).logits  # noqa: E731
+        head = torch.nn.Identity()
+    eos, is_stop = _eos_ids(lm), _StopTokens(lm.tokenizer, stop_strings)
+    groups = plan_prefix_groups(seqs) if _prefix_reusable(model) else [(0, list(range(len(seqs))))]
+    dev = model.device
+    for prefix_len, members in groups:
+        kv = _run_prefix(model, seqs[members[0]][:prefix_len], work) if prefix_len else None
+        lengths = {i: len(seqs[i]) - prefix_len + max_new for i in members}
+        for batch in _micro_batches(members, lengths, context=prefix_len, batch_size=batch_size,
+                                    token_budget=token_budget, overhead=1e9):
+            rows = [seqs[i][prefix_len:] for i in batch]
+            n, width = len(rows), max(len(r) for r in rows)
+            # left-pad the rows: the padding sits between the prefix and each row (masked out),
+            # positions continue from the prefix, so every row computes what it would alone
+            ids = torch.full((n, width), _pad_id(lm), dtype=torch.long)
+            mask = torch.ones((n, prefix_len + width), dtype=torch.long)
+            pos = torch.full((n, width), max(prefix_len, 1) - 1, dtype=torch.long)
+            for b, r in enumerate(rows):
+                ids[b, width - len(r):] = torch.tensor(r)
+                mask[b, prefix_len:prefix_len + width - len(r)] = 0
+                pos[b, width - len(r):] = torch.arange(prefix_len, prefix_len + len(r))
+            ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
+            next_pos = pos[:, -1] + 1
+            cache = _expand_cache(model, kv, n)
+            if cache is None:
+                from transformers import DynamicCache
+
+                cache = DynamicCache(config=model.config)
+            alive = list(range(n))
+            tokens: list[list[int]] = [[] for _ in range(n)]
+            ce_sums = [0.0] * n
+            finish: list[Finish] = ["length"] * n
+            for _ in range(max_new):
+                hidden = body(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+                best, ce = _step(head(hidden[:, -1]))
+                _count(work, ids.numel(), len(alive))
+                keep = []
+                for k, (row, tok, c) in enumerate(zip(alive, best.tolist(), ce.tolist())):
+                    tokens[row].append(tok)
+                    ce_sums[row] += c
+                    if tok in eos:
+                        finish[row] = "eos"
+                    elif is_stop(tok):
+                        finish[row] = "stop"
+                    else:
+                        keep.append(k)
+                if not keep or len(tokens[alive[keep[0]]]) >= max_new:
+                    break
+                if len(keep) < len(alive):
+                    index = torch.tensor(keep, device=dev)
+                    cache.batch_select_indices(index)
+                    mask, next_pos, best = mask[index], next_pos[index], best[index]
+                    alive = [alive[k] for k in keep]
+                ids, pos = best[:, None], next_pos[:, None]
+                next_pos = next_pos + 1
+                mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
+            for b, i in enumerate(batch):
+                out[i] = (tokens[b], finish[b], ce_sums[b])
+            bar.update(n)
+            del cache
+        del kv
+
+
+def _generate_seq2seq(lm, seqs, out, max_new, batch_size, token_budget, bar, work) -> None:
+    from transformers.modeling_outputs import BaseModelOutput
+
+    model, dev = lm.model, lm.model.device
+    eos, start = _eos_ids(lm), model.config.decoder_start_token_id
+    for keys, users in _source_chunks(seqs, batch_size, token_budget, overhead=1e9):
+        states, mask = _encode_sources(model, [list(k) for k in keys], _pad_id(lm))
+        _count(work, states.shape[0] * states.shape[1], 0)
+        n = len(keys)
+        alive = list(range(n))
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        ce_sums = [0.0] * n
+        finish: list[Finish] = ["length"] * n
+        dec = torch.full((n, 1), start, dtype=torch.long, device=dev)
+        cache = None
+        for _ in range(max_new):
+            res = model(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=mask,
+                        decoder_input_ids=dec, cache=cache, use_cache=True)
+            cache = res.cache
+            best, ce = _step(res.logits[:, -1])
+            _count(work, len(alive), len(alive))
+            keep = []
+            for k, (row, tok, c) in enumerate(zip(alive, best.tolist(), ce.tolist())):
+                tokens[row].append(tok)
+                ce_sums[row] += c
+                if tok in eos:
+                    finish[row] = "eos"
+                else:
+                    keep.append(k)
+            if not keep or len(tokens[alive[keep[0]]]) >= max_new:
+                break
+            if len(keep) < len(alive):
+                index = torch.tensor(keep, device=dev)
+                cache.batch_select_indices(index)
+                states, mask, best = states[index], mask[index], best[index]
+                alive = [alive[k] for k in keep]
+            dec = best[:, None]
+        for b, key in enumerate(keys):
+            for i in users[key]:
+                out[i] = (tokens[b], finish[b], ce_sums[b])
+        bar.update(n)
