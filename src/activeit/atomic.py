@@ -8,11 +8,33 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
+from fnmatch import fnmatchcase
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+
+CRASH_ENV = "ACTIVEIT_CRASH_AT"
+_crash_context = ""
+
+
+def set_crash_context(context: str) -> None:
+    """Name the step now running, for `crashpoint` patterns (`<step key>:<event>`)."""
+    global _crash_context
+    _crash_context = context
+
+
+def crashpoint(event: str) -> None:
+    """SIGKILL this process if `$ACTIVEIT_CRASH_AT` matches `<context>:<event>`.
+
+    Only the kill-and-resume tests set it: it proves a run killed at that exact point resumes.
+    """
+    spec = os.environ.get(CRASH_ENV)
+    if spec and fnmatchcase(f"{_crash_context}:{event}", spec):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @contextmanager
@@ -27,6 +49,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             yield f
             f.flush()
             os.fsync(f.fileno())
+        crashpoint(f"write-{path.name}")
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -222,10 +222,167 @@ def taskmap(
 # --------------------------------------------------------------------------- training and evaluation
 
 
+@app.command("train")
+def train_command(
+    config: ConfigArg,
+    out: Annotated[Path, typer.Option("--out", help="Output directory: adapter/ (LoRA) or model/, train_result.json.")],
+    set_: SetOpt = None,
+    tasks: Annotated[Optional[Path], typer.Option("--tasks", help="Train on these tasks (one name a line) instead of the split's initial train list.")] = None,
+    dev_tasks: Annotated[Optional[Path], typer.Option("--dev-tasks", help="Pick the best checkpoint on these tasks instead of the split's dev list.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Train again even if OUT holds a finished run of this config.")] = False,
+) -> None:
+    """Fine-tune a fresh model from model.name on the split's train tasks (best checkpoint by a dev metric).
+
+    An interrupted run resumes from its last checkpoint in OUT/checkpoints when run again.
+    """
+    from activeit.pool import initial_pool, read_task_list
+    from activeit.tasks import TaskLibrary
+    from activeit.training import train
+
+    cfg = _load(config, set_)
+    library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
+    pool = None if tasks and dev_tasks else initial_pool(library, cfg.data.split, cfg.seed, cfg.rounds.chunk)
+    names = read_task_list(tasks, library) if tasks else list(pool.train)
+    dev = read_task_list(dev_tasks, library) if dev_tasks else list(pool.dev)
+    result = train(cfg, names, out, dev_tasks=dev, library=library, force=force)
+    losses = [h["loss"] for h in result.loss_history]
+    loss_text = f"loss {losses[0]:.4f} -> {losses[-1]:.4f}" if losses else f"loss {result.train_loss:.4f}"
+    typer.echo(f"trained on {result.n_examples} instances of {result.n_tasks} tasks: {result.steps} steps, {loss_text}, "
+               f"{result.tokens_per_s:.0f} tokens/s, {result.wall_s:.0f} s, peak RSS {result.peak_rss_mb:.0f} MiB")
+    if result.best_metric is not None and result.best_value is not None:
+        typer.echo(f"best dev {result.best_metric} {result.best_value:.2f} at step {result.best_step}")
+    typer.echo(f"wrote {result.model_dir} and {out / 'train_result.json'}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    config: ConfigArg,
+    model: Annotated[str, typer.Option("--model", help="A `train` output directory, an adapter or model directory, or a model name.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for predictions.jsonl and metrics.json.")],
+    split: Annotated[str, typer.Option("--split", help="dev or test: which task list of the config's split.")] = "test",
+    set_: SetOpt = None,
+    tasks: Annotated[Optional[Path], typer.Option("--tasks", help="Evaluate on these tasks (one name a line) instead of the split's list.")] = None,
+) -> None:
+    """Greedy predictions on the dev or test tasks -> OUT/predictions.jsonl and OUT/metrics.json."""
+    from activeit.evaluate import evaluate_model
+
+    cfg = _load(config, set_)
+    metrics = evaluate_model(cfg, model, split=split, out_dir=out, tasks_file=tasks)
+    kinds = "".join(f", {k} {m['rougeL']:.2f}" for k, m in metrics["by_kind"].items())
+    typer.echo(f"{split}: {metrics['n']} instances of {metrics['n_tasks']} tasks: rougeL {metrics['rougeL']:.2f}{kinds}; "
+               f"exact_match {metrics['exact_match']:.2f}")
+    typer.echo(f"wrote {out / 'predictions.jsonl'} and {out / 'metrics.json'}")
+
+
+@app.command("metrics")
+def metrics_command(
+    predictions: Annotated[Path, typer.Argument(help="predictions.jsonl written by `activeit evaluate`.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics.json content).")] = False,
+    average: Annotated[str, typer.Option("--average", help="instance (pooled, as the reference) or task (mean of task scores).")] = "instance",
+    split: Annotated[Optional[str], typer.Option("--split", help="Only the records of this split (a run's round file holds dev and test).")] = None,
+) -> None:
+    """Recompute exact match, ROUGE-1 and ROUGE-L from a predictions file (overall, per kind, category, task)."""
+    from activeit.errors import ConfigError
+    from activeit.metrics import format_table, metrics_from_file
+
+    if average not in ("instance", "task"):
+        raise ConfigError(f"--average must be 'instance' or 'task', got {average!r}")
+    metrics = metrics_from_file(predictions, average=average, split=split)
+    if json_:
+        typer.echo(json.dumps(metrics, ensure_ascii=False))
+    else:
+        typer.echo(format_table(metrics))
+
+
 # --------------------------------------------------------------------------- runs and reports
 
 
+@app.command()
+def run(
+    config: ConfigArg,
+    out: Annotated[Path, typer.Option("--out", help="Run directory; an existing one is resumed.")],
+    set_: SetOpt = None,
+    force_from_round: Annotated[Optional[int], typer.Option("--force-from-round", help="Redo every step of round N and later.")] = None,
+    task_lists: Annotated[Optional[Path], typer.Option("--task-lists", help="Replay per-round train lists <DIR>/<strategy>_<round>/train_tasks.txt instead of selecting.")] = None,
+) -> None:
+    """Run the active instruction tuning loop for every strategy and seed (resumes if OUT exists).
+
+    Each round: train from the base model on all picked tasks, evaluate on dev and test,
+    score the remain pool, pick the next tasks. Writes OUT/summary.json and OUT/report/.
+    """
+    import logging
+
+    from activeit.pipeline import run_experiment
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cfg = _load(config, set_)
+    root = run_experiment(cfg, out, force_from_round=force_from_round, task_lists=task_lists,
+                          progress=sys.stderr.isatty(), echo=_echo)
+    summary = root / "report" / "summary.md"
+    if summary.is_file():
+        typer.echo(summary.read_text(encoding="utf-8"))
+    typer.echo(f"report: {root / 'report'}")
+
+
+def _echo(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run directory (resumed if it exists).")] = Path("runs/demo"),
+    set_: SetOpt = None,
+) -> None:
+    """Run the bundled demo offline: SmolLM2-135M + LoRA on the demo pool, prompt uncertainty vs random, 3 rounds.
+
+    Uses configs/demo.yaml (shipped in the package); about 10 minutes on 2 CPU cores.
+    """
+    import time
+
+    from activeit.config import bundled_config
+
+    started = time.perf_counter()
+    run(bundled_config("demo"), out=out, set_=set_, force_from_round=None, task_lists=None)
+    typer.echo(f"demo finished in {time.perf_counter() - started:.0f} s")
+
+
+@app.command()
+def status(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Show which steps of a run are finished."""
+    from activeit.pipeline import status_lines
+
+    for line in status_lines(run_dir):
+        typer.echo(line)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """(Re)write RUN/report/: learning curves, task maps, summary.md."""
+    from activeit.pipeline import load_run, write_summary
+    from activeit.report import write_report
+
+    cfg, _ = load_run(run_dir)
+    write_summary(run_dir, cfg)
+    out = write_report(run_dir)
+    typer.echo((out / "summary.md").read_text(encoding="utf-8"))
+    typer.echo(f"wrote {out}")
+
+
 # --------------------------------------------------------------------------- benchmarks
+
+
+@bench_app.command("scoring")
+def bench_scoring(
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the figures to this JSON file.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="NI-style directory (default: ../shared/data/ni-mini).")] = None,
+    tasks: Annotated[int, typer.Option(help="Tasks to use, spread over the sorted names.")] = 5,
+) -> None:
+    """Prompt-uncertainty scoring: reference-style baseline vs the engine in float32 and bf16 (SmolLM2)."""
+    from activeit.bench import scoring_benchmark
+
+    scoring_benchmark(data, n_tasks=tasks, json_path=json_path, echo=typer.echo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -121,6 +121,12 @@ def _pad_id(lm: LoadedModel) -> int:
 _HEAD_OK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _unwrap(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (whose `base_model` is the LoRA model, not the body)."""
+    get = getattr(model, "get_base_model", None)
+    return get() if callable(get) else model
+
+
 def _separable_head(model: Any) -> bool:
     """Whether logits == output_embeddings(base_model(...)) for this model (checked once, on 5 tokens).
 
@@ -128,6 +134,7 @@ def _separable_head(model: Any) -> bool:
     its cost (49k × 576 per position for SmolLM2), but some architectures scale or soft-cap
     logits inside `forward`; those fall back to `logits_to_keep`.
     """
+    model = _unwrap(model)
     if model not in _HEAD_OK:
         ok = False
         head = model.get_output_embeddings()
@@ -143,6 +150,7 @@ def _separable_head(model: Any) -> bool:
 
 def _hidden_and_head(model: Any):
     """(body, head): body(**kw) returns last hidden states; head(hidden) returns logits."""
+    model = _unwrap(model)
     if _separable_head(model):
         return (lambda **kw: model.base_model(**kw).last_hidden_state), model.get_output_embeddings()
     return None, None

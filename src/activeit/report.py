@@ -66,3 +66,138 @@ def plot_task_map(scores: Mapping[str, Any], path: str | os.PathLike, title: str
         ax.legend(loc="best", fontsize=8, frameon=True)
     _save(fig, path)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- learning curves and tables
+
+PANELS = (("overall", "rougeL"), ("cls", "rougeL_cls"), ("gen", "rougeL_gen"))
+
+
+def _metric(metrics: Mapping[str, Any] | None, key: str) -> float | None:
+    value = None if metrics is None else metrics.get(key)
+    return None if value is None else float(value)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    import numpy as np
+
+    return float(np.mean(values)), float(np.std(values))
+
+
+def curve_points(rows: list[Mapping[str, Any]], split: str, key: str) -> dict[str, list[tuple[float, float, float, int]]]:
+    """strategy → [(mean #train tasks, mean metric, std over seeds, #seeds)] by round."""
+    by: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["strategy"], r["round"]), []).append(r)
+    out: dict[str, list[tuple[float, float, float, int]]] = {}
+    for (strategy, _round), group in sorted(by.items()):
+        values = [v for v in (_metric(g.get(split), key) for g in group) if v is not None]
+        if not values:
+            continue
+        mean, std = _mean_std(values)
+        x = sum(g["n_train_tasks"] for g in group) / len(group)
+        out.setdefault(strategy, []).append((x, mean, std, len(values)))
+    return out
+
+
+def plot_learning_curves(rows: list[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> None:
+    """ROUGE-L against #train tasks; panels test/dev × overall/cls/gen; mean over seeds ± std."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.2), sharex=True)
+    strategies = sorted({r["strategy"] for r in rows})
+    colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(strategies)}
+    for i, split in enumerate(("test", "dev")):
+        for j, (label, key) in enumerate(PANELS):
+            ax = axes[i][j]
+            for strategy, pts in curve_points(rows, split, key).items():
+                xs, ys, sd = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
+                ax.plot(xs, ys, marker="o", ms=4, color=colors[strategy], label=strategy)
+                ax.fill_between(xs, [y - s for y, s in zip(ys, sd)], [y + s for y, s in zip(ys, sd)],
+                                color=colors[strategy], alpha=0.15, linewidth=0)
+            ax.set_title(f"{split} · {label}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("ROUGE-L")
+            if i == 1:
+                ax.set_xlabel("# training tasks")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False,
+                   bbox_to_anchor=(0.5, -0.01))
+    n_seeds = len({r["seed"] for r in rows})
+    fig.suptitle(title or f"Learning curves (mean over {n_seeds} seed{'s' if n_seeds != 1 else ''}, band = ±1 std)")
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "–"
+    mean, std = _mean_std(values)
+    return f"{mean:.2f} ± {std:.2f}" if len(values) > 1 else f"{mean:.2f}"
+
+
+def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
+    """Every strategy × round × split (mean ± std over seeds) and the last round's per-category table."""
+    lines = ["# activeit run summary", ""]
+    seeds = sorted({r["seed"] for r in rows})
+    lines.append(f"Seeds: {', '.join(map(str, seeds))}. Values are ROUGE-L / exact match ×100, mean ± std over seeds.")
+    lines.append("")
+    lines.append("| strategy | round | #train tasks | split | ROUGE-L | ROUGE-L cls | ROUGE-L gen | exact match |")
+    lines.append("|---|---:|---:|---|---:|---:|---:|---:|")
+    by: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["strategy"], r["round"]), []).append(r)
+    for (strategy, rnd), group in sorted(by.items()):
+        n_train = sum(g["n_train_tasks"] for g in group) / len(group)
+        for split in ("test", "dev"):
+            cells = [_fmt([v for v in (_metric(g.get(split), k) for g in group) if v is not None])
+                     for k in ("rougeL", "rougeL_cls", "rougeL_gen", "exact_match")]
+            lines.append(f"| {strategy} | {rnd} | {n_train:g} | {split} | " + " | ".join(cells) + " |")
+    last = max((r["round"] for r in rows), default=None)
+    final = [r for r in rows if r["round"] == last and r.get("test")]
+    categories = sorted({c for r in final for c in r["test"].get("by_category", {})})
+    if categories:
+        strategies = sorted({r["strategy"] for r in final})
+        lines += ["", f"## Test ROUGE-L by category, round {last}", "",
+                  "| category | " + " | ".join(strategies) + " |", "|---|" + "---:|" * len(strategies)]
+        for cat in categories:
+            cells = []
+            for s in strategies:
+                vals = [r["test"]["by_category"][cat]["rougeL"] for r in final
+                        if r["strategy"] == s and cat in r["test"].get("by_category", {})]
+                cells.append(_fmt(vals))
+            lines.append(f"| {cat} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(root: str | os.PathLike) -> Path:
+    """`RUN/report/`: learning_curves.png, task_map_round_<i>[_<strategy>_seed<s>].png, summary.md."""
+    import json
+
+    from activeit.scores import read_task_scores
+
+    root = Path(root)
+    summary = root / "summary.json"
+    if not summary.is_file():
+        from activeit.errors import RunStateError
+
+        raise RunStateError(f"{root}: no summary.json yet (run `activeit run` first)")
+    rows = json.loads(summary.read_text(encoding="utf-8"))["rounds"]
+    out = root / "report"
+    out.mkdir(exist_ok=True)
+    if rows:
+        plot_learning_curves(rows, out / "learning_curves.png", title=f"Learning curves · {root.name}")
+    flat = len({(r["strategy"], r["seed"]) for r in rows}) <= 1
+    for r in rows:
+        if not r.get("scores") or not (root / r["scores"]).is_file():
+            continue
+        table, _ = read_task_scores(root / r["scores"])
+        suffix = "" if flat else f"_{r['strategy']}_seed{r['seed']}"
+        picked = set(r.get("picked") or [])
+        plot_task_map(table, out / f"task_map_round_{r['round']}{suffix}.png", picked=picked,
+                      title=f"Task map · round {r['round']} · {r['strategy']} (seed {r['seed']}), "
+                            f"{len(picked)} picked")
+    atomic.write_text(out / "summary.md", summary_markdown(rows))
+    return out
