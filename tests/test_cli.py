@@ -77,3 +77,59 @@ def test_help_lists_contract_commands():
     assert proc.returncode == 0
     for command in ("tasks", "prompt", "validate"):
         assert command in proc.stdout
+
+
+def tiny_yaml(tmp_path, model_dir, **extra):
+    import yaml
+
+    data = {
+        "seed": 3,
+        "data": {"path": "bundled:demo", "split": "demo"},
+        "model": {"name": str(model_dir), "dtype": "float32"},
+        "prompt": {"max_source_length": 256, "max_target_length": 8},
+        "scoring": {"instances": 2, "perturbations": 2, "max_new_tokens": 3},
+        "rounds": {"count": 2, "chunk": 2},
+        "training": {"instances_per_task": 2, "epochs": 1, "per_device_batch_size": 4, "best_metric": None,
+                     "warmup_steps": 0},
+        "evaluation": {"test_instances": 1, "dev_instances": 1, "max_new_tokens": 3},
+    }
+    data.update(extra)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_score_select_taskmap(capsys, tmp_path, tiny_causal_dir):
+    config = tiny_yaml(tmp_path, tiny_causal_dir)
+    tasks = tmp_path / "tasks.txt"
+    tasks.write_text("demo001_review_sentiment\ndemo020_addition\ndemo026_antonym\n")
+    code, out, _ = run(capsys, "score", str(config), "--out", str(tmp_path / "s"), "--tasks", str(tasks))
+    assert code == 0 and "top 3 tasks by prompt uncertainty" in out
+    table = json.loads((tmp_path / "s" / "tasks.json").read_text())["tasks"]
+    assert set(table) == {"demo001_review_sentiment", "demo020_addition", "demo026_antonym"}
+    code, out, _ = run(capsys, "select", str(config), "--scores", str(tmp_path / "s" / "tasks.json"),
+                       "--out", str(tmp_path / "picked.txt"))
+    ranked = sorted(table, key=lambda n: (-table[n]["prompt_uncertainty"], n))
+    assert code == 0 and out.split() == ranked[:2] == (tmp_path / "picked.txt").read_text().split()
+    code, _, err = run(capsys, "select", str(config), "--scores", str(tmp_path / "s" / "tasks.json"),
+                       "--set", "strategy.name=high_perplexty")
+    assert code == 2 and "did you mean 'high_perplexity'" in err
+    code, out, _ = run(capsys, "taskmap", str(tmp_path / "s" / "tasks.json"), "-o", str(tmp_path / "map.png"))
+    assert code == 0 and (tmp_path / "map.png").stat().st_size > 10_000
+    code, _, err = run(capsys, "taskmap", str(tmp_path / "nope.json"))
+    assert code == 2 and "scores file not found" in err
+
+
+def test_run_status_report(capsys, tmp_path, tiny_causal_dir):
+    config = tiny_yaml(tmp_path, tiny_causal_dir, experiment={"strategies": ["random"], "seeds": [3]})
+    code, out, _ = run(capsys, "run", str(config), "--out", str(tmp_path / "r"))
+    assert code == 0 and "| random | 1 | 6 | test |" in out
+    code, out, _ = run(capsys, "status", str(tmp_path / "r"))
+    assert code == 0 and out.strip().endswith("complete")
+    code, out, _ = run(capsys, "report", str(tmp_path / "r"))
+    assert code == 0 and (tmp_path / "r" / "report" / "learning_curves.png").exists()
+    code, _, err = run(capsys, "status", str(tmp_path))
+    assert code == 2 and "not a run directory" in err
+    code, _, err = run(capsys, "run", str(config), "--out", str(tmp_path / "r"), "--set", "seed=4",
+                       "--set", "experiment.seeds=null")
+    assert code == 2 and "round_0/train: seed" in err and "--force-from-round" in err

@@ -30,6 +30,21 @@ def _save(fig: Any, path: str | os.PathLike) -> None:
         fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=150, bbox_inches="tight")
 
 
+def _cube_ticks(top: float) -> list[float]:
+    """Ticks evenly spaced on a cube-root axis, rounded to one significant digit."""
+    import math
+
+    ticks = [0.0]
+    for i in range(1, 6):
+        value = top * (i / 5) ** 3
+        if value > 0:
+            digits = -int(math.floor(math.log10(value)))
+            rounded = round(value, digits)
+            if rounded > ticks[-1]:
+                ticks.append(rounded)
+    return ticks
+
+
 def plot_task_map(scores: Mapping[str, Any], path: str | os.PathLike, title: str = "Task map",
                   picked: set[str] | None = None, annotate: int = 0) -> None:
     """Prompt uncertainty (cube-root axis) vs prediction probability, one colour per region.
@@ -46,20 +61,23 @@ def plot_task_map(scores: Mapping[str, Any], path: str | os.PathLike, title: str
         ax.text(0.5, 0.5, "no prompt-uncertainty scores", ha="center", va="center", transform=ax.transAxes)
     for region, color in REGION_COLORS.items():
         sel = [p for p in points if p[3] == region]
-        if not sel:
-            continue
-        edge = ["black" if picked and p[0] in picked else "none" for p in sel]
-        ax.scatter([p[1] for p in sel], [p[2] for p in sel], c=color, edgecolors=edge, linewidths=1.2,
-                   s=36, alpha=0.85, label=f"{region} ({len(sel)})")
-    if picked:
-        ax.scatter([], [], facecolors="none", edgecolors="black", label="picked")
+        if sel:
+            ax.scatter([p[1] for p in sel], [p[2] for p in sel], color=color, s=36, alpha=0.85, linewidths=0,
+                       label=f"{region} ({len(sel)})")
+    chosen = [p for p in points if picked and p[0] in picked]
+    if chosen:
+        ax.scatter([p[1] for p in chosen], [p[2] for p in chosen], s=90, facecolors="none", edgecolors="black",
+                   linewidths=1.3, label=f"picked ({len(chosen)})")
     for name, pu, pp, _ in sorted(points, key=lambda p: -p[1])[:annotate]:
         ax.annotate(name.split("_")[0], (pu, pp), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("function", functions=(np.cbrt, lambda x: x ** 3))
+    top = max((p[1] for p in points), default=1.0)
+    ticks = _cube_ticks(top)
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlim(0, max(top * 1.08, ticks[-1]))
     ax.set_xlabel("prompt uncertainty (cube-root scale)")
     ax.set_ylabel("prediction probability")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlim(left=0)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if points:
@@ -102,6 +120,8 @@ def curve_points(rows: list[Mapping[str, Any]], split: str, key: str) -> dict[st
 
 def plot_learning_curves(rows: list[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> None:
     """ROUGE-L against #train tasks; panels test/dev × overall/cls/gen; mean over seeds ± std."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.2), sharex=True)
     strategies = sorted({r["strategy"] for r in rows})
@@ -115,6 +135,7 @@ def plot_learning_curves(rows: list[Mapping[str, Any]], path: str | os.PathLike,
                 ax.fill_between(xs, [y - s for y, s in zip(ys, sd)], [y + s for y, s in zip(ys, sd)],
                                 color=colors[strategy], alpha=0.15, linewidth=0)
             ax.set_title(f"{split} · {label}", fontsize=10)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             if j == 0:
                 ax.set_ylabel("ROUGE-L")
