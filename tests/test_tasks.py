@@ -212,7 +212,7 @@ def test_instruction_dataset_json_list_and_errors(tmp_path):
         load_instruction_dataset(bad)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"instruction": "x", "output": "y"}\n{oops\n')
-    with pytest.raises(TaskFormatError, match="line 2: invalid JSON"):
+    with pytest.raises(TaskFormatError, match="broken.jsonl:2: invalid JSON"):
         load_instruction_dataset(broken)
 
 

@@ -1,6 +1,7 @@
 """Training: data encoding and label masking, loss going down, LoRA and full, resume, best checkpoint, CLI."""
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,32 @@ def test_cli_train_bad_config_value_exits_2(pool, tiny_causal_dir, tmp_path, cap
     with pytest.raises(SystemExit) as exit_info:
         main(["train", str(config), "--out", str(tmp_path / "o")])
     assert exit_info.value.code == 2 and "training.best_metric" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_target_only_loss_equals_the_default_loss(tiny_causal_dir, lora):
+    """The trainer's loss (LM head on target positions only) equals transformers' own causal-LM loss."""
+    import torch
+
+    from activeit.config import load_config
+    from activeit.models import load_model
+    from activeit.tasks import TaskLibrary
+    from activeit.training import PadCollator, _lora_model, _trainer_class, build_examples, training_arguments
+
+    cfg = load_config(None, [f"model.name={tiny_causal_dir}", "model.dtype=float32", "prompt.max_source_length=128",
+                             f"training.lora.enabled={str(lora).lower()}", "training.bf16=false"])
+    base = load_model(str(tiny_causal_dir), dtype="float32", device="cpu")
+    model = _lora_model(base.model, cfg, causal=True) if lora else base.model
+    model.eval()
+    examples = build_examples([TaskLibrary("bundled:demo").load("demo001_review_sentiment")], base.tokenizer, cfg, causal=True)[:4]
+    batch = PadCollator(base.tokenizer.pad_token_id)(examples)
+    args = training_arguments(cfg, Path(tempfile.mkdtemp()), device=torch.device("cpu"), best_metric=None)
+    trainer = _trainer_class()(model=model, args=args, train_dataset=examples, loaded=base, run_config=cfg)
+    with torch.no_grad():
+        ours = trainer.compute_loss(model, dict(batch))
+        reference = model(**batch).loss
+        n_items = (batch["labels"][:, 1:] != -100).sum()
+        ours_sum = trainer.compute_loss(model, dict(batch), num_items_in_batch=n_items * 2)
+    assert trainer._head_parts[0] is not None
+    assert ours.item() == pytest.approx(reference.item(), rel=1e-5)
+    assert ours_sum.item() == pytest.approx(reference.item() / 2, rel=1e-5)

@@ -95,6 +95,21 @@ def replace_dir(tmp_dir: str | os.PathLike, final_dir: str | os.PathLike) -> Non
         shutil.rmtree(old)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[Any]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def read_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError) -> list[Any]:
+    """Rows of a JSONL file; a missing file, bad UTF-8 or a bad line raises `error` with a one-line message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not valid UTF-8 (offset {e.start})") from None
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise error(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+    return rows

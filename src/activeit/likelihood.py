@@ -141,15 +141,22 @@ def _separable_head(model: Any) -> bool:
         base = getattr(model, "base_model", None)
         if head is not None and base is not None and base is not model:
             ids = torch.arange(3, 8, device=model.device).clamp_max(model.config.vocab_size - 1)[None]
-            full = model(input_ids=ids).logits
-            fast = head(base(input_ids=ids).last_hidden_state)
+            training = model.training
+            model.eval()  # dropout (e.g. LoRA's during training) would make the two passes differ
+            try:
+                with torch.no_grad():
+                    full = model(input_ids=ids).logits
+                    fast = head(base(input_ids=ids).last_hidden_state)
+            finally:
+                model.train(training)
             ok = full.shape == fast.shape and torch.allclose(full.float(), fast.float(), atol=1e-4, rtol=1e-4)
         _HEAD_OK[model] = ok
     return _HEAD_OK[model]
 
 
-def _hidden_and_head(model: Any):
-    """(body, head): body(**kw) returns last hidden states; head(hidden) returns logits."""
+def hidden_and_head(model: Any):
+    """(body, head): body(**kw) returns last hidden states; head(hidden) returns logits; (None, None)
+    if logits are not a plain projection of the last hidden state. Works inside peft wrappers."""
     model = _unwrap(model)
     if _separable_head(model):
         return (lambda **kw: model.base_model(**kw).last_hidden_state), model.get_output_embeddings()
@@ -354,7 +361,7 @@ def _score_causal(lm, src, tgt, batch_size, token_budget, bar, work) -> list[flo
     micro-batches that may mix groups (the same instance under K perturbed prompts has the same
     row length, so this is what removes the padding)."""
     model = lm.model
-    body, head = _hidden_and_head(model)
+    body, head = hidden_and_head(model)
     reuse = _prefix_reusable(model)
     groups = plan_prefix_groups(src) if reuse else [(0, list(range(len(src))))]
     sums = [0.0] * len(src)
@@ -573,6 +580,39 @@ class _StopTokens:
         return self.known[token]
 
 
+class _Rows:
+    """Per-row state of a greedy batch: tokens so far, summed CE, why it ended; `alive` rows are still running."""
+
+    def __init__(self, n: int):
+        self.alive = list(range(n))
+        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.ce_sums = [0.0] * n
+        self.finish: list[Finish] = ["length"] * n
+
+    def advance(self, best: torch.Tensor, ce: torch.Tensor, eos: set[int], is_stop: Any) -> list[int]:
+        """Append this step's tokens; returns the batch positions of rows that go on."""
+        keep = []
+        for k, (row, tok, c) in enumerate(zip(self.alive, best.tolist(), ce.tolist())):
+            self.tokens[row].append(tok)
+            self.ce_sums[row] += c
+            if tok in eos:
+                self.finish[row] = "eos"
+            elif is_stop is not None and is_stop(tok):
+                self.finish[row] = "stop"
+            else:
+                keep.append(k)
+        return keep
+
+    def full(self, keep: list[int], max_new: int) -> bool:
+        return len(self.tokens[self.alive[keep[0]]]) >= max_new
+
+    def keep(self, keep: list[int]) -> None:
+        self.alive = [self.alive[k] for k in keep]
+
+    def result(self, row: int) -> tuple[list[int], Finish, float]:
+        return self.tokens[row], self.finish[row], self.ce_sums[row]
+
+
 def _step(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy token and its cross-entropy (float32 log-softmax), per row."""
     logits = logits.float()
@@ -583,7 +623,7 @@ def _step(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_budget, bar, work) -> None:
     model = lm.model
-    body, head = _hidden_and_head(model)
+    body, head = hidden_and_head(model)
     if body is None:
         body = lambda **kw: model(**kw, logits_to_keep=1).logits  # noqa: E731
         head = torch.nn.Identity()
@@ -613,36 +653,24 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
                 from transformers import DynamicCache
 
                 cache = DynamicCache(config=model.config)
-            alive = list(range(n))
-            tokens: list[list[int]] = [[] for _ in range(n)]
-            ce_sums = [0.0] * n
-            finish: list[Finish] = ["length"] * n
+            state = _Rows(n)
             for _ in range(max_new):
                 hidden = body(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
                 best, ce = _step(head(hidden[:, -1]))
-                _count(work, ids.numel(), len(alive))
-                keep = []
-                for k, (row, tok, c) in enumerate(zip(alive, best.tolist(), ce.tolist())):
-                    tokens[row].append(tok)
-                    ce_sums[row] += c
-                    if tok in eos:
-                        finish[row] = "eos"
-                    elif is_stop(tok):
-                        finish[row] = "stop"
-                    else:
-                        keep.append(k)
-                if not keep or len(tokens[alive[keep[0]]]) >= max_new:
+                _count(work, ids.numel(), len(state.alive))
+                keep = state.advance(best, ce, eos, is_stop)
+                if not keep or state.full(keep, max_new):
                     break
-                if len(keep) < len(alive):
+                if len(keep) < len(state.alive):
                     index = torch.tensor(keep, device=dev)
                     cache.batch_select_indices(index)
                     mask, next_pos, best = mask[index], next_pos[index], best[index]
-                    alive = [alive[k] for k in keep]
+                    state.keep(keep)
                 ids, pos = best[:, None], next_pos[:, None]
                 next_pos = next_pos + 1
-                mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
+                mask = torch.cat([mask, mask.new_ones((len(state.alive), 1))], dim=1)
             for b, i in enumerate(batch):
-                out[i] = (tokens[b], finish[b], ce_sums[b])
+                out[i] = state.result(b)
             bar.update(n)
             del cache
         del kv
@@ -657,10 +685,7 @@ def _generate_seq2seq(lm, seqs, out, max_new, batch_size, token_budget, bar, wor
         states, mask = _encode_sources(model, [list(k) for k in keys], _pad_id(lm))
         _count(work, states.shape[0] * states.shape[1], 0)
         n = len(keys)
-        alive = list(range(n))
-        tokens: list[list[int]] = [[] for _ in range(n)]
-        ce_sums = [0.0] * n
-        finish: list[Finish] = ["length"] * n
+        state = _Rows(n)
         dec = torch.full((n, 1), start, dtype=torch.long, device=dev)
         cache = None
         for _ in range(max_new):
@@ -668,24 +693,17 @@ def _generate_seq2seq(lm, seqs, out, max_new, batch_size, token_budget, bar, wor
                         decoder_input_ids=dec, cache=cache, use_cache=True)
             cache = res.cache
             best, ce = _step(res.logits[:, -1])
-            _count(work, len(alive), len(alive))
-            keep = []
-            for k, (row, tok, c) in enumerate(zip(alive, best.tolist(), ce.tolist())):
-                tokens[row].append(tok)
-                ce_sums[row] += c
-                if tok in eos:
-                    finish[row] = "eos"
-                else:
-                    keep.append(k)
-            if not keep or len(tokens[alive[keep[0]]]) >= max_new:
+            _count(work, len(state.alive), len(state.alive))
+            keep = state.advance(best, ce, eos, None)
+            if not keep or state.full(keep, max_new):
                 break
-            if len(keep) < len(alive):
+            if len(keep) < len(state.alive):
                 index = torch.tensor(keep, device=dev)
                 cache.batch_select_indices(index)
                 states, mask, best = states[index], mask[index], best[index]
-                alive = [alive[k] for k in keep]
+                state.keep(keep)
             dec = best[:, None]
         for b, key in enumerate(keys):
             for i in users[key]:
-                out[i] = (tokens[b], finish[b], ce_sums[b])
+                out[i] = state.result(b)
         bar.update(n)

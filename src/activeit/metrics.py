@@ -26,7 +26,6 @@ joins it with `_` for its key names; here the category is kept as written).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import string
@@ -36,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from activeit import atomic
 from activeit.errors import ActiveitError
 
 METRIC_NAMES = ("exact_match", "rouge1", "rougeL")
@@ -241,20 +241,9 @@ def _check_record(rec: Any, index: int) -> None:
 def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a `predictions.jsonl` file; a one-line `PredictionFileError` if malformed."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PredictionFileError(f"{path}: predictions file not found") from None
-    except UnicodeDecodeError:
-        raise PredictionFileError(f"{path}: not valid UTF-8") from None
-    records = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise PredictionFileError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+    if not path.is_file():
+        raise PredictionFileError(f"{path}: predictions file not found")
+    records = atomic.read_jsonl(path, PredictionFileError)
     if not records:
         raise PredictionFileError(f"{path}: no predictions")
     return records

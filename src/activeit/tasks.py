@@ -13,7 +13,7 @@ import os
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -275,22 +275,16 @@ def load_task_file(path: str | os.PathLike, **overrides: Any) -> Task:
 
 
 def _instruction_records(path: Path) -> list[Any]:
+    from activeit.atomic import read_jsonl
+
+    if path.suffix == ".jsonl":
+        return read_jsonl(path, TaskFormatError)
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise TaskFormatError(f"{path}: not valid UTF-8 (offset {e.start})") from None
     except OSError as e:
         raise TaskFormatError(f"{path}: cannot read ({e.strerror})") from None
-    if path.suffix == ".jsonl":
-        records = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise TaskFormatError(f"{path}: line {lineno}: invalid JSON: {e.msg}") from None
-        return records
     try:
         records = json.loads(text)
     except json.JSONDecodeError as e:

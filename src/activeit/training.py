@@ -246,6 +246,42 @@ def _trainer_class() -> type:
             self.eval_seconds = 0.0
             self.eval_history: list[dict[str, Any]] = []
 
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            """Causal models: project only the target positions onto the vocabulary.
+
+            Prompts are long and answers short, so the default loss spends most of the LM head
+            (49k × 576 per position for SmolLM2) and most of the activation memory on positions
+            whose label is -100. The loss is the same token-summed cross-entropy, normalised as
+            the default one (by `num_items_in_batch` when the Trainer passes it, else the mean).
+            """
+            body, head = (None, None) if return_outputs or "labels" not in inputs else self._target_head(model)
+            if body is None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            hidden = body(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"))
+            labels = inputs["labels"][:, 1:]
+            keep = labels != -100
+            logits = head(hidden[:, :-1][keep]).float()
+            total = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="sum")
+            if not (self.model_accepts_loss_kwargs and num_items_in_batch is not None):
+                return total / keep.sum().clamp_min(1)
+            if torch.is_tensor(num_items_in_batch):
+                num_items_in_batch = num_items_in_batch.to(total.device)
+            loss = total / num_items_in_batch
+            if getattr(self.args, "average_tokens_across_devices", False):  # as Trainer.compute_loss does
+                tp = self.get_tp_size() if hasattr(self, "get_tp_size") else 1
+                loss = loss * (self.accelerator.num_processes // tp if self.args.n_gpu <= 1 else self.args.n_gpu)
+            return loss
+
+        def _target_head(self, model: Any) -> tuple[Any, Any]:
+            if self.loaded is None or not self.loaded.causal:
+                return None, None
+            if not hasattr(self, "_head_parts"):
+                from activeit.likelihood import hidden_and_head
+
+                self._head_parts = hidden_and_head(self.accelerator.unwrap_model(model))
+            return self._head_parts
+
         def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None,
                      metric_key_prefix: str = "eval") -> dict[str, float]:
             from activeit.evaluate import predict
