@@ -73,7 +73,6 @@ def test_two_strategies_share_round_zero(tmp_path, tiny_causal_dir, ni_mini):
 def test_changed_config_is_refused_then_forced(tmp_path, tiny_causal_dir, ni_mini):
     data = tiny_config(tiny_causal_dir, ni_mini, rounds__count=2)
     root = run_experiment(cfg_of(data), tmp_path / "run", progress=False, echo=quiet, report=False)
-    first = (root / "round_0" / "picked.txt").read_text()
     changed = tiny_config(tiny_causal_dir, ni_mini, rounds__count=2, training__learning_rate=5e-3)
     with pytest.raises(RunStateError, match=r"round_0/train: training.learning_rate"):
         run_experiment(cfg_of(changed), root, progress=False, echo=quiet, report=False)
@@ -84,7 +83,6 @@ def test_changed_config_is_refused_then_forced(tmp_path, tiny_causal_dir, ni_min
     run_experiment(cfg_of(later), root, force_from_round=0, progress=False, echo=quiet, report=False)
     steps = Manifest(root).steps
     assert steps["round_0/select"]["inputs"]["strategy"]["cls_ratio"] == 0.5
-    assert (root / "round_0" / "picked.txt").read_text() != first or True  # picks may coincide; the step reran
     # more rounds extend a finished run without redoing anything
     longer = tiny_config(tiny_causal_dir, ni_mini, rounds__count=3, strategy__cls_ratio=0.5)
     before = dict(Manifest(root).steps)
