@@ -133,3 +133,13 @@ def test_run_status_report(capsys, tmp_path, tiny_causal_dir):
     code, _, err = run(capsys, "run", str(config), "--out", str(tmp_path / "r"), "--set", "seed=4",
                        "--set", "experiment.seeds=null")
     assert code == 2 and "round_0/train: seed" in err and "--force-from-round" in err
+
+
+def test_select_by_hand_equals_the_pipelines_round_zero_pick(capsys, tmp_path, tiny_causal_dir):
+    config = tiny_yaml(tmp_path, tiny_causal_dir, experiment={"strategies": ["random"], "seeds": [3]},
+                       scoring={"instances": 2, "perturbations": 2, "max_new_tokens": 3, "compute": ["perplexity"]})
+    code, _, _ = run(capsys, "run", str(config), "--out", str(tmp_path / "r"), "--set", "rounds.count=2")
+    assert code == 0
+    code, out, _ = run(capsys, "select", str(config), "--scores", str(tmp_path / "r" / "round_0" / "scores" / "tasks.json"),
+                       "--set", "strategy.name=random")
+    assert code == 0 and out.split() == (tmp_path / "r" / "round_0" / "picked.txt").read_text().split()

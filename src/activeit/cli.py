@@ -183,9 +183,8 @@ def select(
 ) -> None:
     """Pick tasks from a scored pool with the config's strategy (and cls/gen ratio)."""
     from activeit.pool import initial_pool, write_task_list
-    from activeit.rng import make_rng
     from activeit.scores import read_task_scores
-    from activeit.strategies import check_scores_available, select as pick
+    from activeit.strategies import check_scores_available, select_for_round
     from activeit.tasks import TaskLibrary
 
     cfg = _load(config, set_)
@@ -194,9 +193,7 @@ def select(
     if k is None:
         k = cfg.rounds.chunk or len(initial_pool(TaskLibrary(cfg.data.path, metadata=cfg.data.metadata),
                                                    cfg.data.split, cfg.seed).train)
-    options = cfg.strategy.model_dump(exclude={"name", "cls_ratio"})
-    picked = pick(cfg.strategy.name, list(table.values()), table, k, make_rng(cfg.seed, "select", 0),
-                  cls_ratio=cfg.strategy.cls_ratio, options=options)
+    picked = select_for_round(cfg.strategy, cfg.strategy.name, list(table.values()), table, k, cfg.seed, 0)
     for name in picked:
         typer.echo(name)
     if out:

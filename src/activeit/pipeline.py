@@ -26,7 +26,6 @@ from activeit import atomic
 from activeit.config import Config
 from activeit.errors import RunStateError
 from activeit.pool import PoolState, initial_pool, read_task_list, write_task_list
-from activeit.rng import make_rng
 from activeit.tasks import TaskLibrary
 
 log = logging.getLogger(__name__)
@@ -155,17 +154,18 @@ class Context:
     manifest: Manifest
     task_lists: Path | None = None
     progress: bool = True
-    _lm: tuple[str, Any] | None = None
+    loaded: tuple[str, Any] | None = None
+    """(round directory, its trained model): evaluation and scoring of a round share one load."""
 
     def model_for(self, round_dir: Path, cfg: Config) -> Any:
         """The round's trained model, loaded once for evaluation and scoring."""
         from activeit.training import load_trained
 
         key = str(round_dir)
-        if self._lm is None or self._lm[0] != key:
-            self._lm = None
-            self._lm = (key, load_trained(round_dir, cfg))
-        return self._lm[1]
+        if self.loaded is None or self.loaded[0] != key:
+            self.loaded = None
+            self.loaded = (key, load_trained(round_dir, cfg))
+        return self.loaded[1]
 
 
 def _seeded(cfg: Config, seed: int) -> Config:
@@ -254,7 +254,7 @@ def _train_step(ctx: Context, cfg: Config, rdir: Path, train: list[str], dev: li
 
         rdir.mkdir(parents=True, exist_ok=True)
         write_task_list(rdir / "train_tasks.txt", train)
-        ctx._lm = None
+        ctx.loaded = None
         train_model(cfg, train, rdir, dev_tasks=dev, library=ctx.library, callbacks=_crash_callbacks(), force=True)
     return run
 
@@ -299,15 +299,13 @@ def _select_step(ctx: Context, cfg: Config, track: Track, i: int, rdir: Path, pi
             picked = [n for n in nxt if n not in set(train)]
         else:
             from activeit.scores import read_task_scores
-            from activeit.strategies import check_scores_available, select
+            from activeit.strategies import check_scores_available, select_for_round
 
             scores_file = rdir / "scores" / "tasks.json"
             table = read_task_scores(scores_file)[0] if scores_file.exists() else {}
             pool = [ctx.library.summary(n) for n in remain]
             check_scores_available(track.strategy, [table.get(n) or _Missing(n) for n in remain])
-            options = cfg.strategy.model_dump(exclude={"name", "cls_ratio"})
-            picked = select(track.strategy, pool, table, chunk, make_rng(track.seed, "select", track.strategy, i),
-                            cls_ratio=cfg.strategy.cls_ratio, options=options)
+            picked = select_for_round(cfg.strategy, track.strategy, pool, table, chunk, track.seed, i)
         write_task_list(picked_path, picked)
     return run
 

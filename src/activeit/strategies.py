@@ -299,3 +299,16 @@ def select(
     n_cls = k - n_gen
     picked = _call(strategy, cls_pool, scores, n_cls, rng, options) if n_cls else []
     return picked + (_call(strategy, gen_pool, scores, n_gen, rng, options) if n_gen else [])
+
+
+def select_for_round(strategy: Any, name: str, pool: Sequence[PoolTask], scores: Mapping[str, Any], k: int,
+                     seed: int, round_index: int) -> list[str]:
+    """`select` with the options of a `strategy:` config section and the rng of (seed, name, round).
+
+    `activeit select` and `activeit run` both pick through here, so a round-0 pick made by hand
+    equals the one the pipeline makes from the same scores.
+    """
+    from activeit.rng import make_rng
+
+    return select(name, pool, scores, k, make_rng(seed, "select", name, round_index), cls_ratio=strategy.cls_ratio,
+                  options=strategy.model_dump(exclude={"name", "cls_ratio"}))
