@@ -49,27 +49,6 @@ def test_eval_instances_are_the_first_in_file_order(pool, tiny_causal_dir):
     assert seq_items[0].prompt.endswith("Output: ")
 
 
-def test_cut_and_decode_stop_at_the_stop_string():
-    assert ev._cut("yes\nno", ["\n"]) == "yes"
-    assert ev._cut("yes. Input: x", ["\n", "Input:"]) == "yes. "
-    assert ev._cut("no stop", ["\n"]) == "no stop"
-
-    class Tok:
-        def decode(self, ids, skip_special_tokens=True):
-            return "".join({1: " yes", 2: ".\n", 3: " more", 9: ""}[i] for i in ids)
-
-    # token 2 contains the newline: decoding stops there, the text before the newline is kept
-    assert ev._decode_answer(Tok(), [1, 2, 3], eos=9, stop_ids=frozenset({2}), stop_strings=("\n",), causal=True) == "yes."
-    assert ev._decode_answer(Tok(), [1, 9, 3], eos=9, stop_ids=frozenset({2}), stop_strings=("\n",), causal=True) == "yes"
-
-
-def test_stop_token_ids_are_every_token_containing_a_stop_string(tiny_causal_dir):
-    tok = load_model(str(tiny_causal_dir), dtype="float32", device="cpu").tokenizer
-    ids = ev._stop_token_ids(tok, ("\n",))
-    assert ids and all("\n" in tok.decode([i]) for i in ids)
-    assert tok("\n", add_special_tokens=False)["input_ids"][0] in ids
-
-
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 def test_evaluate_writes_predictions_and_metrics(kind, pool, tiny_causal_dir, tiny_seq2seq_dir, tmp_path):
     model_dir = tiny_causal_dir if kind == "causal" else tiny_seq2seq_dir
@@ -93,17 +72,15 @@ def test_evaluate_writes_predictions_and_metrics(kind, pool, tiny_causal_dir, ti
     assert ev.evaluate(lm, tasks, cfg, split="test", progress=False) == metrics
 
 
-def test_engine_and_fallback_give_the_same_predictions(pool, tiny_causal_dir):
-    if ev._engine() is None:
-        pytest.skip("activeit.likelihood.generate is not available yet: the model.generate fallback is in use")
+def test_predictions_are_the_engines_greedy_texts(pool, tiny_causal_dir):
+    from activeit.likelihood import generate
+
     cfg = make_config(tiny_causal_dir, pool)
     lm = load_model(str(tiny_causal_dir), dtype="float32", device="cpu")
     items = ev.build_items([TaskLibrary(pool).load(n) for n in TASKS], lm.tokenizer, cfg, causal=True, split="test")
-    prompts = [it.prompt for it in items]
-    engine = ev.generate_texts(lm, prompts, max_new_tokens=6, batch_size=3)
-    fallback = ev._fallback_generate(lm, prompts, max_new_tokens=6, stop_strings=("\n",), batch_size=3,
-                                     max_source_length=None, progress=False, desc="")
-    assert engine == fallback
+    rows = ev.predict(lm, items, cfg, progress=False)
+    expected = generate(lm, [it.prompt for it in items], max_new_tokens=6, stop_strings=("\n",), batch_size=1)
+    assert [r["prediction"] for r in rows] == [g.text for g in expected]
 
 
 # --------------------------------------------------------------------------- CLI

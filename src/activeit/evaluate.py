@@ -4,24 +4,20 @@ The first `evaluation.test_instances` (100) instances of every test task, or `de
 (50) of every dev task, in file order (the NI README's rule); greedy decoding of at most
 `evaluation.max_new_tokens` tokens; causal models stop at EOS or at the first token that
 contains one of `prompt.stop_strings`; the prediction is the text before the stop, stripped.
-Generation goes through the likelihood engine (`activeit.likelihood.generate`) when it is
-installed and falls back to a batched `model.generate` otherwise.
+Generation goes through the likelihood engine (`activeit.likelihood.generate`).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from activeit import atomic
 from activeit.config import Config
@@ -79,143 +75,18 @@ def build_items(
 # --------------------------------------------------------------------------- generation
 
 
-def _engine() -> Any:
-    """`activeit.likelihood.generate` when that module provides it, else None."""
-    try:
-        from activeit.likelihood import generate
-    except ImportError:
-        return None
-    return generate
-
-
-def generate_texts(
-    lm: Any,
-    prompts: Sequence[str],
-    *,
-    max_new_tokens: int,
-    stop_strings: Sequence[str] = ("\n",),
-    batch_size: int = 32,
-    max_source_length: int | None = None,
-    progress: bool = False,
-    desc: str = "generating",
-) -> list[str]:
-    """Greedy continuations of `prompts`, cut before the first stop string and stripped.
+def generate_texts(lm: Any, prompts: Sequence[str], *, max_new_tokens: int, stop_strings: Sequence[str] = ("\n",),
+                   batch_size: int = 32, progress: bool = False) -> list[str]:
+    """Greedy predictions through the likelihood engine: text before EOS / the first stop string, stripped.
 
     Stop strings apply to causal models only; seq2seq models stop at EOS (as the reference).
     """
-    if not prompts:
-        return []
+    from activeit.likelihood import generate
+
     stops = tuple(stop_strings) if lm.causal else ()
-    engine = _engine()
-    if engine is not None:
-        extra = {"progress": progress and sys.stderr.isatty()} if "progress" in inspect.signature(engine).parameters else {}
-        generations = engine(lm, list(prompts), max_new_tokens=max_new_tokens, stop_strings=stops,
-                             batch_size=batch_size, **extra)
-        return [_cut(g.text, stops).strip() for g in generations]
-    return _fallback_generate(lm, prompts, max_new_tokens=max_new_tokens, stop_strings=stops, batch_size=batch_size,
-                              max_source_length=max_source_length, progress=progress, desc=desc)
-
-
-def _cut(text: str, stop_strings: Sequence[str]) -> str:
-    cut = len(text)
-    for stop in stop_strings:
-        at = text.find(stop)
-        if at != -1:
-            cut = min(cut, at)
-    return text[:cut]
-
-
-@lru_cache(maxsize=8)
-def _stop_token_ids(tokenizer: Any, stop_strings: tuple[str, ...]) -> frozenset[int]:
-    """Every token id whose decoded text contains a stop string."""
-    ids = list(range(len(tokenizer)))
-    texts = tokenizer.batch_decode([[i] for i in ids])
-    return frozenset(i for i, t in zip(ids, texts) if any(s in t for s in stop_strings))
-
-
-class _StopOnTokens:
-    """A per-row stopping criterion: a row is done once its last token is a stop token."""
-
-    def __init__(self, stop_ids: frozenset[int]):
-        self.stop = torch.tensor(sorted(stop_ids), dtype=torch.long)
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any = None, **kwargs: Any) -> torch.Tensor:
-        return torch.isin(input_ids[:, -1], self.stop.to(input_ids.device))
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="inst", disable=not enabled or not sys.stderr.isatty(), leave=False)
-
-
-@torch.inference_mode()
-def _fallback_generate(
-    lm: Any, prompts: Sequence[str], *, max_new_tokens: int, stop_strings: tuple[str, ...], batch_size: int,
-    max_source_length: int | None, progress: bool, desc: str,
-) -> list[str]:
-    """Batched greedy `model.generate`, longest prompts first, left padding for causal models."""
-    from transformers import GenerationConfig, StoppingCriteriaList
-
-    tok, model = lm.tokenizer, lm.model
-    if lm.causal:
-        encoded = [tok(p)["input_ids"] for p in prompts]
-    else:
-        kwargs = dict(max_length=max_source_length, truncation=True) if max_source_length else {}
-        encoded = [tok(p, **kwargs)["input_ids"] for p in prompts]
-    eos = tok.eos_token_id
-    pad = tok.pad_token_id if tok.pad_token_id is not None else eos
-    gen_cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                               eos_token_id=eos, pad_token_id=pad, use_cache=True)
-    if not lm.causal:
-        gen_cfg.decoder_start_token_id = model.config.decoder_start_token_id
-    criteria = None
-    stop_ids: frozenset[int] = frozenset()
-    if stop_strings:
-        stop_ids = _stop_token_ids(tok, stop_strings)
-        criteria = StoppingCriteriaList([_StopOnTokens(stop_ids)])
-    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-    texts: list[str] = [""] * len(prompts)
-    was_training = model.training
-    model.eval()
-    try:
-        with _progress(len(prompts), desc, progress) as bar:
-            for start in range(0, len(order), batch_size):
-                rows = order[start:start + batch_size]
-                width = max(len(encoded[i]) for i in rows)
-                ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, i in enumerate(rows):
-                    seq = encoded[i]
-                    if lm.causal:  # left padding: generation continues at the right edge
-                        ids[r, width - len(seq):] = torch.tensor(seq)
-                        mask[r, width - len(seq):] = 1
-                    else:
-                        ids[r, :len(seq)] = torch.tensor(seq)
-                        mask[r, :len(seq)] = 1
-                out = model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                                     generation_config=gen_cfg, stopping_criteria=criteria)
-                new = out[:, width:] if lm.causal else out
-                for r, i in enumerate(rows):
-                    texts[i] = _decode_answer(tok, new[r].tolist(), eos, stop_ids, stop_strings, lm.causal)
-                bar.update(len(rows))
-    finally:
-        model.train(was_training)
-    return texts
-
-
-def _decode_answer(tok: Any, ids: list[int], eos: int, stop_ids: frozenset[int], stop_strings: tuple[str, ...],
-                   causal: bool) -> str:
-    if causal:
-        keep = []
-        for t in ids:
-            if t == eos:
-                break
-            keep.append(t)
-            if t in stop_ids:
-                break
-        ids = keep
-    return _cut(tok.decode(ids, skip_special_tokens=True), stop_strings).strip()
+    generations = generate(lm, list(prompts), max_new_tokens=max_new_tokens, stop_strings=stops,
+                           batch_size=batch_size, progress=progress and sys.stderr.isatty())
+    return [g.text for g in generations]
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -223,10 +94,9 @@ def _decode_answer(tok: Any, ids: list[int], eos: int, stop_ids: frozenset[int],
 
 def predict(lm: Any, items: Sequence[EvalItem], cfg: Config, *, progress: bool = True) -> list[dict[str, Any]]:
     """Prediction records (`task`, `instance_id`, `prompt`, `prediction`, `references`, `category`, `kind`, `split`)."""
-    desc = f"predicting {items[0].split}" if items else "predicting"
     texts = generate_texts(lm, [it.prompt for it in items], max_new_tokens=cfg.evaluation.max_new_tokens,
                            stop_strings=cfg.prompt.stop_strings, batch_size=cfg.evaluation.batch_size,
-                           max_source_length=cfg.prompt.max_source_length, progress=progress, desc=desc)
+                           progress=progress)
     return [
         {"task": it.task, "instance_id": it.instance_id, "prompt": it.prompt, "prediction": text,
          "references": list(it.references), "category": it.category, "kind": it.kind, "split": it.split}
