@@ -231,3 +231,16 @@ def test_smollm2_score_and_generate_match_naive(smollm2, ni_mini):
         n, ce = _naive_ce(smollm2, prompts[i], targets[i])
         assert got[i].n_tokens == n and abs(got[i].mean_ce - ce) <= TOL
     assert abs(gens[0].score.mean_ce - got[0].mean_ce) <= TOL
+
+
+def test_target_ce_in_blocks_equals_full_cross_entropy(monkeypatch):
+    import activeit.likelihood as likelihood
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=False)
+    hidden, labels = torch.randn(37, 16), torch.randint(0, 50, (37,))
+    full = F.cross_entropy(head(hidden), labels, reduction="none")
+    monkeypatch.setattr(likelihood, "LOGIT_BLOCK_BYTES", 4 * 50 * 3)  # blocks of 8 rows (the floor), 5 blocks
+    assert torch.allclose(likelihood.target_ce(head, hidden, labels), full, atol=1e-6)
+    monkeypatch.setattr(likelihood, "LOGIT_BLOCK_BYTES", 1 << 30)  # one block
+    assert torch.allclose(likelihood.target_ce(head, hidden, labels), full, atol=1e-6)
