@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 
 import pytest
@@ -12,7 +13,7 @@ import activeit.allocator as allocator
 @pytest.fixture
 def fresh(monkeypatch):
     monkeypatch.setattr(allocator, "_done", None)
-    for key in [k for k in __import__("os").environ if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"]:
+    for key in [k for k in os.environ if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"]:
         monkeypatch.delenv(key)
     monkeypatch.delenv("ACTIVEIT_MALLOC_TUNING", raising=False)
     return monkeypatch

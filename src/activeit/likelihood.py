@@ -302,7 +302,7 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 @contextmanager
-def _engine_mode(model: Any) -> Iterator[None]:
+def _eval_mode(model: Any) -> Iterator[None]:
     """Eval mode and inference mode for the duration of a call, restoring the training flag after."""
     was_training = model.training
     model.eval()
@@ -349,7 +349,7 @@ def score(
     tune_allocator()
     tgt = [_target_ids(lm, t) for t in targets]
     src = _prompt_ids(lm, prompts)
-    with _engine_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
+    with _eval_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
         if lm.causal:
             sums = _score_causal(lm, src, tgt, batch_size, token_budget, bar, work)
         else:
@@ -563,7 +563,7 @@ def generate(
         unique.setdefault(tuple(s), len(unique))
     seqs = [list(s) for s in unique]
     out: list[tuple[list[int], Finish, float] | None] = [None] * len(seqs)
-    with _engine_mode(lm.model), _progress(len(seqs), progress, "generating") as bar:
+    with _eval_mode(lm.model), _progress(len(seqs), progress, "generating") as bar:
         if lm.causal:
             _generate_causal(lm, seqs, out, max_new_tokens, tuple(stop_strings), batch_size, token_budget, bar, work)
         else:
