@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from activeit.allocator import tune_allocator
 from activeit.models import LoadedModel
+from activeit.packing import packed_linears
 
 Target = str | Sequence[int]
 Finish = Literal["eos", "stop", "length"]
@@ -303,11 +304,12 @@ def _progress(total: int, enabled: bool, desc: str):
 
 @contextmanager
 def _eval_mode(model: Any) -> Iterator[None]:
-    """Eval mode and inference mode for the duration of a call, restoring the training flag after."""
+    """Eval mode, inference mode and packed linear weights (`activeit.packing`) for the duration of
+    a call, restoring the training flag after."""
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), packed_linears(model):
             yield
     finally:
         model.train(was_training)
