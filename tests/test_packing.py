@@ -8,7 +8,7 @@ import torch
 from activeit import packing
 from activeit.models import load_model
 
-pytestmark = pytest.mark.skipif(not packing.available(torch.nn.Linear(2, 2)),
+pytestmark = pytest.mark.skipif(not packing.available(torch.float32),
                                 reason="oneDNN weight packing is not available in this torch build")
 
 
@@ -35,6 +35,8 @@ def test_packed_model_gives_the_plain_outputs_and_restores_layers(tiny):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_packed_linear_matches_f_linear_for_any_rows(dtype):
+    if not packing.available(dtype):
+        pytest.skip(f"oneDNN packing of {dtype} is not available here")
     torch.manual_seed(0)
     layer = torch.nn.Linear(40, 24).to(dtype)
     tol = 1e-5 if dtype == torch.float32 else 2e-2

@@ -101,16 +101,21 @@ def build_workload(data: str | os.PathLike, n_tasks: int | None, *, instances: i
 # --------------------------------------------------------------------------- machine
 
 
+def _best_seconds(fn: Callable[[], Any], seconds: float) -> float:
+    """Shortest time of `fn` over a loop of `seconds` (after one untimed call)."""
+    fn()
+    best, end = math.inf, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 1.5) -> float:
     """Best GFLOP/s of a large square torch.matmul over a short loop."""
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    torch.matmul(a, b)
-    best, end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        torch.matmul(a, b)
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
+    return 2 * n ** 3 / _best_seconds(lambda: torch.matmul(a, b), seconds) / 1e9
 
 
 def packing_speedups(rows: Sequence[int] = (8, 2048), seconds: float = 0.3) -> dict[str, dict[int, float]]:
@@ -118,27 +123,18 @@ def packing_speedups(rows: Sequence[int] = (8, 2048), seconds: float = 0.3) -> d
     per dtype and number of input rows (8 = a decoding step, 2048 = a scoring micro-batch)."""
     from activeit.packing import packed_linears
 
-    def best(fn: Callable[[], Any]) -> float:
-        fn()
-        out, end = math.inf, time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            t = time.perf_counter()
-            fn()
-            out = min(out, time.perf_counter() - t)
-        return out
-
     ratios: dict[str, dict[int, float]] = {}
     gen = torch.Generator().manual_seed(0)
     for dtype in (torch.float32, torch.bfloat16):
         layer = torch.nn.Linear(576, 1536, bias=False).to(dtype)
         xs = {m: torch.randn(m, 576, generator=gen).to(dtype) for m in rows}
         with torch.inference_mode():
-            plain = {m: best(lambda x=x: layer(x)) for m, x in xs.items()}
+            plain = {m: _best_seconds(lambda x=x: layer(x), seconds) for m, x in xs.items()}
             with packed_linears(layer) as active:
                 if not active:
                     continue
-                ratios[str(dtype).removeprefix("torch.")] = {m: plain[m] / best(lambda x=x: layer(x))
-                                                             for m, x in xs.items()}
+                ratios[str(dtype).removeprefix("torch.")] = {
+                    m: plain[m] / _best_seconds(lambda x=x: layer(x), seconds) for m, x in xs.items()}
     return ratios
 
 
@@ -406,7 +402,7 @@ def scoring_benchmark(
     echo(f"allocator thresholds (activeit.allocator, all three methods): {'set' if tuned else 'left as they are'}")
     from activeit.packing import available as packing_available
 
-    packed = packing_available(torch.nn.Linear(2, 2))
+    packed = packing_available(torch.float32)
     speedups = packing_speedups() if packed else {}
     echo(f"packed linear weights (activeit.packing, the engine only: b and c): {'on' if packed else 'off'}"
          + "".join(f"; {dt} 576→1536 product " + ", ".join(f"{m} rows {r:.2f}x" for m, r in per.items())

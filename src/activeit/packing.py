@@ -1,12 +1,12 @@
 """oneDNN-packed weights for the `nn.Linear` layers of a CPU model, used inside engine calls.
 
-`F.linear` on CPU multiplies against the weight in its plain layout; oneDNN's blocked
-layout, packed once, runs the same float32 products ~1.2× faster for long inputs and ~2× faster
-for the few-row products of a decoding step, bf16 ones 1.5-3× faster in decoding (SmolLM2
-shapes; `activeit bench scoring` prints the ratios it measures). The packed copies are cached per layer and re-packed when the weight
-changes (training bumps its version counter), so they cost one extra copy of the linear
-weights while the model lives; `release` drops them. Off CPU, for other dtypes, where the
-ops are missing, or with ACTIVEIT_PACKED_LINEAR=0, layers run as they are.
+`F.linear` on CPU multiplies against the weight in its plain layout; oneDNN's blocked layout,
+packed once, runs the same float32 products ~1.2× faster for long inputs and ~2× faster for
+the few-row products of a decoding step, bf16 ones 1.5-3× faster in decoding (SmolLM2 shapes;
+`activeit bench scoring` prints the ratios it measures). The packed copies are cached per layer
+and re-packed when the weight changes (training bumps its version counter), so they cost one
+extra copy of the linear weights while the model lives; `release` drops them. Off CPU, for
+other dtypes, where the ops are missing, or with ACTIVEIT_PACKED_LINEAR=0, layers run as they are.
 """
 
 from __future__ import annotations
@@ -46,15 +46,10 @@ def _ops_agree(dtype: torch.dtype) -> bool:
     return _checked[dtype]
 
 
-def available(model: Any) -> bool:
-    """Packing applies to this model: on CPU, float32 or bf16, oneDNN present, not switched off."""
-    if os.environ.get("ACTIVEIT_PACKED_LINEAR", "1") == "0" or not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        param = next(model.parameters())
-    except StopIteration:
-        return False
-    return param.device.type == "cpu" and param.dtype in _DTYPES and _ops_agree(param.dtype)
+def available(dtype: torch.dtype = torch.float32) -> bool:
+    """Packing works for this dtype here: oneDNN present, products agree with `F.linear`, not switched off."""
+    return (os.environ.get("ACTIVEIT_PACKED_LINEAR", "1") != "0" and torch.backends.mkldnn.is_available()
+            and dtype in _DTYPES and _ops_agree(dtype))
 
 
 def _packed(layer: torch.nn.Linear) -> torch.Tensor:
@@ -73,23 +68,19 @@ def _packable(layer: Any) -> bool:
     if type(layer) is not torch.nn.Linear or "forward" in vars(layer):
         return False
     weight, bias = layer.weight, layer.bias
-    return (weight.device.type == "cpu" and weight.dtype in _DTYPES and _ops_agree(weight.dtype)
-            and (bias is None or bias.dtype == weight.dtype))
+    return weight.device.type == "cpu" and available(weight.dtype) and (bias is None or bias.dtype == weight.dtype)
 
 
 @contextmanager
 def packed_linears(model: Any) -> Iterator[bool]:
     """Run the model's plain `nn.Linear` layers on packed weights for the duration (inference only:
     the packed product has no autograd). Yields whether packing is in effect."""
-    if not available(model):
-        yield False
-        return
     layers = [m for m in model.modules() if _packable(m)]
     for layer in layers:
         weight, bias = _packed(layer), layer.bias
         layer.forward = lambda x, w=weight, b=bias: torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
     try:
-        yield True
+        yield bool(layers)
     finally:
         for layer in layers:
             del layer.forward

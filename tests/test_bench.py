@@ -1,0 +1,30 @@
+"""The scoring benchmark runs end to end and its figures hold together (tiny model, one real task)."""
+
+from __future__ import annotations
+
+import json
+
+from activeit.bench import scoring_benchmark, spearman
+
+
+def test_spearman_against_hand_computed_ranks():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert abs(spearman([1, 2, 3], [1, 3, 2]) - 0.5) < 1e-12
+
+
+def test_scoring_benchmark_on_a_tiny_model(tiny_causal_dir, ni_mini, tmp_path):
+    out = tmp_path / "bench.json"
+    lines: list[str] = []
+    figures = scoring_benchmark(ni_mini, n_tasks=1, json_path=out, model=str(tiny_causal_dir), max_new_tokens=4,
+                                echo=lines.append)
+    assert json.loads(out.read_text())["speedup_fp32"] == figures["speedup_fp32"]
+    for key in "abc":
+        assert figures[key]["seconds"] > 0 and figures[key]["tokens"] > 0
+    assert abs(figures["speedup_fp32"] - figures["a"]["seconds"] / figures["b"]["seconds"]) < 1e-9
+    # the engine computes the baseline's numbers: same labels, mean CE within the float32 target
+    cmp = figures["compare_fp32"]
+    assert cmp["labels_equal"] == cmp["labels"] > 0
+    assert cmp["max_abs_dce"] <= 1e-4
+    assert figures["memory_probe"]["tokens_run"] < figures["memory_probe"]["tokens_naive"]
+    assert any("a/b time ratio" in line for line in lines)
