@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from activeit.allocator import tune_allocator
+from activeit.kvcache import growing_cache
 from activeit.models import LoadedModel
 from activeit.packing import packed_linears
 
@@ -553,7 +554,8 @@ def generate(
     or after `max_new_tokens`; a seq2seq model at EOS or the limit. `text` is the decoded text
     before the ending token (special tokens skipped), cut at the first stop string, stripped.
     The engine runs its own KV-cached loop (not `model.generate`) so that rows leave the batch
-    as soon as they finish and prompts sharing a prefix reuse its cache; each `Generation`
+    as soon as they finish, prompts sharing a prefix reuse its cache, and each step writes into
+    room reserved up front (`activeit.kvcache`) instead of copying the cache; each `Generation`
     also carries the likelihood of its `token_ids`, which equals `score(prompt, token_ids)`.
     """
     if not prompts:
@@ -641,13 +643,16 @@ def _step(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_budget, bar, work) -> None:
+    from transformers import DynamicCache
+
     model = lm.model
     body, head = hidden_and_head(model)
     if body is None:
         body = lambda **kw: model(**kw, logits_to_keep=1).logits  # noqa: E731
         head = torch.nn.Identity()
     eos, is_stop = _eos_ids(lm), _StopTokens(lm.tokenizer, stop_strings)
-    groups = plan_prefix_groups(seqs) if _prefix_reusable(model) else [(0, list(range(len(seqs))))]
+    reuse = _prefix_reusable(model)
+    groups = plan_prefix_groups(seqs) if reuse else [(0, list(range(len(seqs))))]
     dev = model.device
     for prefix_len, members in groups:
         kv = _run_prefix(model, seqs[members[0]][:prefix_len], work) if prefix_len else None
@@ -667,11 +672,7 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
                 pos[b, width - len(r):] = torch.arange(prefix_len, prefix_len + len(r))
             ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
             next_pos = pos[:, -1] + 1
-            cache = _expand_cache(model, kv, n)
-            if cache is None:
-                from transformers import DynamicCache
-
-                cache = DynamicCache(config=model.config)
+            cache = growing_cache(model.config, width + max_new, kv, n) if reuse else DynamicCache(config=model.config)
             state = _Rows(n)
             for _ in range(max_new):
                 hidden = body(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
