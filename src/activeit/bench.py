@@ -466,6 +466,9 @@ def scoring_benchmark(
                         "fraction_of_peak": gflops / peaks[dtype], "peak_rss_gb": r.peak_rss_gb, "pu": r.pu()}
         echo(f"{key:2}{name:18}{r.seconds:9.1f}{r.gen_seconds:10.1f}{r.tokens / r.seconds:10.0f}{gflops:9.1f}"
              f"{gflops / peaks[dtype]:9.1%}{r.peak_rss_gb:9.2f}G")
+    figures["flop_ratio_fp32"] = a.flops / b.flops
+    echo(f"weight-matmul FLOPs: the baseline runs {figures['flop_ratio_fp32']:.2f}x those of (b) (what prefix reuse "
+         "and head-on-targets save; beyond it a speed-up has to come from running faster per FLOP)")
     figures["speedup_fp32"] = a.seconds / b.seconds
     figures["speedup_bf16"] = a.seconds / c.seconds
     figures["compare_fp32"], figures["compare_bf16"] = cmp_b, cmp_c
