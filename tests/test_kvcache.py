@@ -16,7 +16,7 @@ def _steps(rows: int, lengths: list[int], seed: int = 0):
 
 
 def test_updates_equal_concatenation_and_write_in_place_within_room():
-    layer = GrowingLayer(room=8)
+    layer = GrowingLayer(capacity=9)
     steps = _steps(3, [5, 1, 1, 2])
     keys, values = layer.update(*steps[0])
     buffer = keys.data_ptr()
@@ -28,8 +28,8 @@ def test_updates_equal_concatenation_and_write_in_place_within_room():
     assert layer.get_seq_length() == 9
 
 
-def test_grows_past_its_room_and_keeps_the_contents():
-    layer = GrowingLayer(room=1)
+def test_grows_past_its_capacity_and_keeps_the_contents():
+    layer = GrowingLayer(capacity=4)
     steps = _steps(2, [3, 1, 1, 4, 1])
     for k, v in steps:
         keys, _ = layer.update(k, v)
@@ -37,7 +37,7 @@ def test_grows_past_its_room_and_keeps_the_contents():
 
 
 def test_batch_select_keeps_the_chosen_rows_and_their_room():
-    layer = GrowingLayer(room=4)
+    layer = GrowingLayer(capacity=5)
     steps = _steps(4, [3, 1])
     for k, v in steps:
         layer.update(k, v)
@@ -51,7 +51,7 @@ def test_batch_select_keeps_the_chosen_rows_and_their_room():
 def test_prefix_is_broadcast_to_every_row(tiny_causal_dir):
     config = load_model(str(tiny_causal_dir), dtype="float32", device="cpu").model.config
     prefix = _steps(1, [6] * config.num_hidden_layers)
-    cache = growing_cache(config, room=4, kv=prefix, rows=3)
+    cache = growing_cache(config, capacity=10, kv=prefix, rows=3)
     assert cache.get_seq_length() == 6 and all(type(layer) is GrowingLayer for layer in cache.layers)
     assert all(torch.equal(layer.keys, k.expand(3, -1, -1, -1)) and torch.equal(layer.values, v.expand(3, -1, -1, -1))
                for layer, (k, v) in zip(cache.layers, prefix))
@@ -71,11 +71,11 @@ def test_a_model_decodes_the_same_with_either_cache(tiny_causal_dir):
         return torch.stack(out)
 
     plain = decode(DynamicCache(config=model.config))
-    growing = decode(growing_cache(model.config, room=3))  # too little room: it must grow on the way
+    growing = decode(growing_cache(model.config, capacity=3))  # too little room: it must grow on the way
     assert torch.allclose(plain, growing, atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["crop", "batch_repeat_interleave"])
 def test_unsupported_cache_edits_fail_loudly(method):
     with pytest.raises(NotImplementedError):
-        getattr(GrowingLayer(room=1), method)(1)
+        getattr(GrowingLayer(capacity=1), method)(1)

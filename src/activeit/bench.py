@@ -121,18 +121,18 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 1.5) -> floa
 def packing_speedups(rows: Sequence[int] = (8, 2048), seconds: float = 0.3) -> dict[str, dict[int, float]]:
     """Time ratio plain `F.linear` / packed oneDNN product for SmolLM2's MLP up-projection (576 → 1536),
     per dtype and number of input rows (8 = a decoding step, 2048 = a scoring micro-batch)."""
-    from activeit.packing import packed_linears
+    from activeit.packing import available, packed_linears
 
     ratios: dict[str, dict[int, float]] = {}
     gen = torch.Generator().manual_seed(0)
     for dtype in (torch.float32, torch.bfloat16):
+        if not available(dtype):
+            continue
         layer = torch.nn.Linear(576, 1536, bias=False).to(dtype)
         xs = {m: torch.randn(m, 576, generator=gen).to(dtype) for m in rows}
         with torch.inference_mode():
             plain = {m: _best_seconds(lambda x=x: layer(x), seconds) for m, x in xs.items()}
-            with packed_linears(layer) as active:
-                if not active:
-                    continue
+            with packed_linears(layer):
                 ratios[str(dtype).removeprefix("torch.")] = {
                     m: plain[m] / _best_seconds(lambda x=x: layer(x), seconds) for m, x in xs.items()}
     return ratios

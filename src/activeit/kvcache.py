@@ -15,11 +15,14 @@ from transformers.cache_utils import DynamicLayer
 
 
 class GrowingLayer(DynamicLayer):
-    """A `DynamicLayer` whose keys/values are views into buffers with spare room along the sequence."""
+    """A `DynamicLayer` whose keys/values are views into buffers with spare room along the sequence.
 
-    def __init__(self, room: int):
+    `capacity` is the number of positions expected in all; past it the buffers double.
+    """
+
+    def __init__(self, capacity: int):
         super().__init__()
-        self.room = room
+        self.capacity = capacity
         self._keys: torch.Tensor | None = None
         self._values: torch.Tensor | None = None
         self._length = 0
@@ -29,7 +32,7 @@ class GrowingLayer(DynamicLayer):
             self.lazy_initialization(key_states, value_states)
         end = self._length + key_states.shape[-2]
         if self._keys is None or end > self._keys.shape[-2]:
-            self._reserve(key_states, value_states, max(end + self.room, 2 * self._length))
+            self._reserve(key_states, value_states, max(self.capacity, end, 2 * self._length))
         self._keys[:, :, self._length:end] = key_states
         self._values[:, :, self._length:end] = value_states
         self._length = end
@@ -69,12 +72,12 @@ class GrowingLayer(DynamicLayer):
         super().reset()
 
 
-def growing_cache(config, room: int, kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+def growing_cache(config, capacity: int, kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
                   rows: int = 1) -> DynamicCache:
-    """A cache of `GrowingLayer`s with room for `room` more positions, holding `kv` (a batch-1 prefix,
-    broadcast to `rows`) if given."""
+    """A cache of `GrowingLayer`s with room for `capacity` positions in all, holding `kv` (a batch-1
+    prefix, broadcast to `rows`) if given."""
     cache = DynamicCache(config=config)
-    cache.layers = [GrowingLayer(room) for _ in cache.layers]
+    cache.layers = [GrowingLayer(capacity) for _ in cache.layers]
     if kv is not None:
         for layer, (k, v) in zip(cache.layers, kv):
             layer.update(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))

@@ -672,7 +672,8 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
                 pos[b, width - len(r):] = torch.arange(prefix_len, prefix_len + len(r))
             ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
             next_pos = pos[:, -1] + 1
-            cache = growing_cache(model.config, width + max_new, kv, n) if reuse else DynamicCache(config=model.config)
+            cache = (growing_cache(model.config, prefix_len + width + max_new, kv, n) if reuse
+                     else DynamicCache(config=model.config))
             state = _Rows(n)
             for _ in range(max_new):
                 hidden = body(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
