@@ -244,3 +244,21 @@ def test_target_ce_in_blocks_equals_full_cross_entropy(monkeypatch):
     assert torch.allclose(likelihood.target_ce(head, hidden, labels), full, atol=1e-6)
     monkeypatch.setattr(likelihood, "LOGIT_BLOCK_BYTES", 1 << 30)  # one block
     assert torch.allclose(likelihood.target_ce(head, hidden, labels), full, atol=1e-6)
+
+
+@pytest.mark.parametrize("workers,budget", [(2, 300), (3, 12_000)])
+def test_workers_give_the_numbers_of_one(workers, budget, tiny_causal):
+    """Prefix passes and micro-batches run side by side: same scores, same work, in input order.
+    Micro-batches running at once share the token budget, so one worker with a share of it cuts
+    the same micro-batches."""
+    prompts, targets = _workload(tiny_causal)
+    prompts, targets = prompts * 3, targets * 3
+    one, many = Work(), Work()
+    ref = score(tiny_causal, prompts, targets, batch_size=2, token_budget=budget // workers, workers=1, work=one)
+    threads = torch.get_num_threads()
+    got = score(tiny_causal, prompts, targets, batch_size=2, token_budget=budget, workers=workers, work=many)
+    assert torch.get_num_threads() == threads
+    assert [g.n_tokens for g in got] == [r.n_tokens for r in ref]
+    assert [g.mean_ce for g in got] == pytest.approx([r.mean_ce for r in ref], abs=1e-5)
+    assert (many.tokens, many.logit_rows, many.forwards) == (one.tokens, one.logit_rows, one.forwards)
+    assert score(tiny_causal, prompts, targets, batch_size=2, token_budget=budget, workers=workers) == got

@@ -407,13 +407,18 @@ def scoring_benchmark(
     echo(f"packed linear weights (activeit.packing, the engine only: b and c): {'on' if packed else 'off'}"
          + "".join(f"; {dt} 576→1536 product " + ", ".join(f"{m} rows {r:.2f}x" for m, r in per.items())
                    for dt, per in speedups.items()))
+    from activeit.workers import default_workers
+
+    workers = default_workers("cpu")
+    echo(f"engine workers (activeit.workers, b and c scoring): {workers}, "
+         f"{max(1, torch.get_num_threads() // workers)} intra-op threads each; benchmarks/workers.py measures them")
     peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
     echo(f"matmul peak (2048² torch.matmul): float32 {peaks['float32']:.0f} GFLOP/s, "
          f"bf16 {peaks['bfloat16']:.0f} GFLOP/s")
 
     # the memory probe runs with only the float32 model loaded: its RSS is what scoring with SmolLM2 takes
     lm32 = load_model(model, dtype="float32", device="cpu")
-    _warm_up(lm32)
+    warm_up(lm32)
     rss = RssSampler()
     with rss.phase("probe"):
         probe = memory_probe(lm32)
@@ -422,7 +427,7 @@ def scoring_benchmark(
          f"{probe['forwards']} forward passes, {probe['tokens_run']} of {probe['tokens_naive']} naive tokens run; "
          f"peak RSS {probe['peak_rss_gb']:.2f} GB (the float32 model alone, packed weights included)")
     lm16 = load_model(model, dtype="bfloat16", device="cpu")
-    _warm_up(lm16)
+    warm_up(lm16)
     # one task at a time, the three methods back to back in a rotating order, so that load from
     # other processes on a shared machine falls on all three alike
     runners = {"a": lambda w: run_baseline(lm32, w, max_new_tokens=max_new_tokens),
@@ -450,7 +455,8 @@ def scoring_benchmark(
 
     cmp_b, cmp_c = _compare(a, b), _compare(a, c)
     figures: dict[str, Any] = {
-        "tasks": work.tasks, "pairs": n_pairs, "threads": torch.get_num_threads(), "allocator_tuned": tuned,
+        "tasks": work.tasks, "pairs": n_pairs, "threads": torch.get_num_threads(), "engine_workers": workers,
+        "allocator_tuned": tuned,
         "engine_packed_linears": packed, "packing_speedups": speedups,
         "matmul_peak_gflops": peaks, "memory_probe": probe, "load_average_end": os.getloadavg()[0],
         "per_task": per_task,
@@ -502,7 +508,7 @@ def scoring_benchmark(
     return figures
 
 
-def _warm_up(lm: Any) -> None:
+def warm_up(lm: Any) -> None:
     """One small call through every path, so one-off kernel set-up is not timed."""
     from activeit.likelihood import generate, score
 

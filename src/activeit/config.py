@@ -66,10 +66,16 @@ class ScoringConfig(Section):
     extra_examples: int = Field(20, ge=0)
     """`target: examples` draws demonstrations from positive examples + this many unscored instances."""
     batch_size: int = Field(32, ge=1)
+    workers: int | None = Field(None, ge=1)
+    """Engine threads scoring side by side on CPU (None: 2 on a multi-core CPU, see `activeit.workers`)."""
     max_new_tokens: int = Field(128, ge=1)
     """Greedy-label length limit."""
     compute: list[Literal["perplexity", "prompt_uncertainty"]] | None = None
     """Scores to compute; default: what the strategies need (`activeit score`: all)."""
+
+    def result_inputs(self) -> dict[str, Any]:
+        """The settings scores depend on, for input hashes: `workers` only decides how they are computed."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if k != "workers"}
 
 
 class StrategyConfig(Section):

@@ -11,6 +11,7 @@ per-layer key/value tensors, `Cache.batch_select_indices`).
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from activeit.allocator import tune_allocator
 from activeit.kvcache import growing_cache
 from activeit.models import LoadedModel
 from activeit.packing import packed_linears
+from activeit.workers import SERIAL, Workers, worker_pool
 
 Target = str | Sequence[int]
 Finish = Literal["eos", "stop", "length"]
@@ -198,11 +200,15 @@ def _expand_cache(model: Any, kv: KV | None, rows: int):
     return DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv], config=model.config)
 
 
+_count_lock = threading.Lock()
+
+
 def _count(work: Work | None, tokens: int, logit_rows: int) -> None:
     if work is not None:
-        work.tokens += tokens
-        work.logit_rows += logit_rows
-        work.forwards += 1
+        with _count_lock:  # engine workers count from several threads
+            work.tokens += tokens
+            work.logit_rows += logit_rows
+            work.forwards += 1
 
 
 # --------------------------------------------------------------------------- grouping and batching
@@ -328,6 +334,7 @@ def score(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     progress: bool = False,
     work: Work | None = None,
+    workers: int | None = None,
 ) -> list[TargetScore]:
     """Length-normalised likelihood of each target given its prompt, in input order.
 
@@ -341,6 +348,9 @@ def score(
             bounds the KV memory when a long prefix is shared by many prompts.
         progress: show a progress bar.
         work: filled with what was run (tokens, head rows, forward calls).
+        workers: threads running prefix passes and micro-batches side by side (causal models on
+            CPU; None: `activeit.workers.default_workers`, 2 on a multi-core CPU). Results do not
+            depend on which worker runs what.
 
     Returns:
         One `TargetScore(n_tokens, mean_ce, p)` per pair: p = exp(-mean token cross-entropy).
@@ -354,32 +364,39 @@ def score(
     src = _prompt_ids(lm, prompts)
     with _eval_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
         if lm.causal:
-            sums = _score_causal(lm, src, tgt, batch_size, token_budget, bar, work)
+            with worker_pool(workers, lm.model.device) as pool:
+                sums = _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool)
         else:
             sums = _score_seq2seq(lm, src, tgt, batch_size, token_budget, bar, work)
     return [TargetScore.from_sum(s, len(t)) for s, t in zip(sums, tgt)]
 
 
-def _score_causal(lm, src, tgt, batch_size, token_budget, bar, work) -> list[float]:
+def _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool: Workers = SERIAL) -> list[float]:
     """Prefixes of a window of groups run once each; then all their rows, sorted by length, in
     micro-batches that may mix groups (the same instance under K perturbed prompts has the same
-    row length, so this is what removes the padding)."""
+    row length, so this is what removes the padding). The pool's workers run the prefix passes,
+    then the micro-batches, of a window side by side (`activeit.workers`); micro-batches running
+    at once share the token budget, so the memory they hold does not grow with the workers."""
     model = lm.model
     body, head = hidden_and_head(model)
     reuse = _prefix_reusable(model)
     groups = plan_prefix_groups(src) if reuse else [(0, list(range(len(src))))]
     sums = [0.0] * len(src)
     for window in _windows(groups, token_budget):
-        kvs = [_run_prefix(model, src[members[0]][:p], work) if p else None for p, members in window]
+        kvs = list(pool.map(lambda g: _run_prefix(model, src[g[1][0]][:g[0]], work) if g[0] else None, window))
         prefix_of = {i: (p, kv) for (p, members), kv in zip(window, kvs) for i in members}
         # each row: rest of the prompt + all target tokens but the last (whose output is not needed)
         rows = {i: src[i][p:] + tgt[i][:-1] for i, (p, _) in prefix_of.items()}
         lengths = {i: len(r) for i, r in rows.items()}
-        for batch in _micro_batches(list(rows), lengths, context=max(p for p, _ in window),
-                                    batch_size=batch_size, token_budget=token_budget):
+
+        def run(batch: list[int]) -> list[float]:
             starts = [len(src[i]) - prefix_of[i][0] - 1 for i in batch]  # position predicting target[0]
-            ce = _suffix_ce(lm, body, head, [prefix_of[i] for i in batch], [rows[i] for i in batch], starts,
-                            [tgt[i] for i in batch], work)
+            return _suffix_ce(lm, body, head, [prefix_of[i] for i in batch], [rows[i] for i in batch], starts,
+                              [tgt[i] for i in batch], work)
+
+        batches = _micro_batches(list(rows), lengths, context=max(p for p, _ in window), batch_size=batch_size,
+                                 token_budget=token_budget // pool.n)
+        for batch, ce in zip(batches, pool.map(run, batches)):
             for i, s in zip(batch, ce):
                 sums[i] = s
             bar.update(len(batch))

@@ -225,7 +225,7 @@ def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Ite
         needed = needs_for(cfg, shared_strategies if i == 0 else [track.strategy], replay)
         score_hash = None
         if needed:
-            score_inputs = {"train": train_hash, "scoring": cfg.section("scoring"), "prompt": cfg.section("prompt"),
+            score_inputs = {"train": train_hash, "scoring": cfg.scoring.result_inputs(), "prompt": cfg.section("prompt"),
                             "dtype": cfg.model.dtype, "seed": track.seed, "remain": list(remain), "compute": needed}
             score_hash = input_hash({"round": i, **score_inputs})
             yield Step(ctx.layout.key(track, i, "score"), "score", i, track, score_inputs,

@@ -223,7 +223,8 @@ class Scorer:
             for inst, original, (text, ids, known) in zip(instances, originals, predicted):
                 requests.append((PPL, inst, 0, original, text, ids, known))
         todo = [r for r in requests if r[6] is None]
-        fresh = iter(score(self.lm, [r[3] for r in todo], [r[5] for r in todo], batch_size=s.batch_size))
+        fresh = iter(score(self.lm, [r[3] for r in todo], [r[5] for r in todo], batch_size=s.batch_size,
+                           workers=s.workers))
         return [
             Record(task.name, inst.id, k, prompt, text, list(ids), res.n_tokens, res.mean_ce, res.p, purpose)
             for purpose, inst, k, prompt, text, ids, known in requests
@@ -254,7 +255,7 @@ def score_tasks(
     scorer = Scorer(lm, cfg, seed=seed, compute=compute)
     _reset_stale_parts(parts, {
         "model": getattr(lm, "source", None), "dtype": str(getattr(lm, "dtype", "")), "seed": scorer.seed,
-        "compute": sorted(compute), "scoring": cfg.scoring.model_dump(mode="json"),
+        "compute": sorted(compute), "scoring": cfg.scoring.result_inputs(),
         "prompt": cfg.prompt.model_dump(mode="json"), "chat_template": cfg.model.chat_template,
     })
     started = time.perf_counter()
