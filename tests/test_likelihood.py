@@ -262,3 +262,18 @@ def test_workers_give_the_numbers_of_one(workers, budget, tiny_causal):
     assert [g.mean_ce for g in got] == pytest.approx([r.mean_ce for r in ref], abs=1e-5)
     assert (many.tokens, many.logit_rows, many.forwards) == (one.tokens, one.logit_rows, one.forwards)
     assert score(tiny_causal, prompts, targets, batch_size=2, token_budget=budget, workers=workers) == got
+
+
+def test_models_with_dynamic_rope_score_on_one_worker(tiny_causal, monkeypatch):
+    """Dynamic RoPE rewrites its frequencies inside forward: no concurrent passes on such a model."""
+    import activeit.likelihood as likelihood
+
+    seen = []
+    real = likelihood.worker_pool
+    monkeypatch.setattr(likelihood, "worker_pool", lambda n, device: seen.append(n) or real(n, device))
+    prompts, targets = _workload(tiny_causal)
+    score(tiny_causal, prompts, targets, workers=2)
+    rope = next(m for m in tiny_causal.model.modules() if hasattr(m, "rope_type"))
+    monkeypatch.setattr(rope, "rope_type", "dynamic")
+    score(tiny_causal, prompts, targets, workers=2)
+    assert seen == [2, 1]

@@ -180,6 +180,17 @@ def _prefix_reusable(model: Any) -> bool:
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 
+def _forward_is_stateless(model: Any) -> bool:
+    """Whether concurrent forward calls are safe: dynamic and long-context RoPE variants rewrite their
+    frequencies inside `forward` from the current sequence length, so two threads would race on them."""
+    for module in model.modules():
+        kind = getattr(module, "rope_type", None)
+        kinds = kind.values() if isinstance(kind, dict) else [kind]
+        if any(isinstance(k, str) and ("dynamic" in k or k == "longrope") for k in kinds):
+            return False
+    return True
+
+
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -349,8 +360,9 @@ def score(
         progress: show a progress bar.
         work: filled with what was run (tokens, head rows, forward calls).
         workers: threads running prefix passes and micro-batches side by side (causal models on
-            CPU; None: `activeit.workers.default_workers`, 2 on a multi-core CPU). Results do not
-            depend on which worker runs what.
+            CPU; None: `activeit.workers.default_workers`, 2 on a multi-core CPU; always 1 for
+            models whose forward changes their own state). Results do not depend on which worker
+            runs what.
 
     Returns:
         One `TargetScore(n_tokens, mean_ce, p)` per pair: p = exp(-mean token cross-entropy).
@@ -364,7 +376,7 @@ def score(
     src = _prompt_ids(lm, prompts)
     with _eval_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
         if lm.causal:
-            with worker_pool(workers, lm.model.device) as pool:
+            with worker_pool(workers if _forward_is_stateless(lm.model) else 1, lm.model.device) as pool:
                 sums = _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool)
         else:
             sums = _score_seq2seq(lm, src, tgt, batch_size, token_budget, bar, work)
