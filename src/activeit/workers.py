@@ -27,7 +27,8 @@ MAX_AUTO_WORKERS = 2
 
 @dataclass(frozen=True)
 class Workers:
-    """`map(fn, items)`: lazy results in item order, computed by `n` threads under `torch.inference_mode`."""
+    """`map(fn, items)`: lazy results in item order, computed by `n` threads (worker threads enter
+    `torch.inference_mode` themselves; `SERIAL` runs in the caller's thread and mode)."""
 
     n: int
     map: Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]
@@ -66,10 +67,13 @@ def worker_pool(workers: int | None, device: torch.device | str) -> Iterator[Wor
         with torch.inference_mode():
             return fn(item)
 
+    def pmap(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        return pool.map(lambda item: call(fn, item), items)
+
     pool = ThreadPoolExecutor(n, thread_name_prefix="activeit-engine", initializer=torch.set_num_threads,
                               initargs=(each,))
     try:
-        yield Workers(n, lambda fn, items: pool.map(call, [fn] * len(items := list(items)), items))
+        yield Workers(n, pmap)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(total)  # the workers changed the default that new threads start with
