@@ -3,7 +3,7 @@
 One forward pass at a time on all cores leaves them idle while Python runs the model code
 between kernels, and the many small element-wise ops scale poorly across threads. Two worker
 threads with half the intra-op threads each overlap one pass's Python with the other's kernels
-(`activeit bench scoring` measures it against one worker). Every worker has the same number of
+(`benchmarks/workers.py` measures it against one worker). Every worker has the same number of
 intra-op threads, so which worker runs a piece does not change its numbers: results are the
 same from run to run. Off CPU, or with a single intra-op thread, pieces run one after another.
 """
