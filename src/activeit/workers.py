@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -63,12 +63,12 @@ def worker_pool(workers: int | None, device: torch.device | str) -> Iterator[Wor
         return
     each = max(1, total // n)
 
-    def call(fn: Callable[[T], R], item: T) -> R:
-        with torch.inference_mode():
-            return fn(item)
-
     def pmap(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        return pool.map(lambda item: call(fn, item), items)
+        def run(item: T) -> R:
+            with torch.inference_mode():
+                return fn(item)
+
+        return pool.map(run, items)
 
     pool = ThreadPoolExecutor(n, thread_name_prefix="activeit-engine", initializer=torch.set_num_threads,
                               initargs=(each,))
