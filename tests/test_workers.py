@@ -8,6 +8,7 @@ import threading
 import pytest
 import torch
 
+from activeit.errors import ConfigError
 from activeit.workers import SERIAL, default_workers, worker_pool
 
 
@@ -22,9 +23,10 @@ def test_default_workers(monkeypatch):
         assert default_workers("cpu") == 2
         monkeypatch.setenv("ACTIVEIT_WORKERS", "3")
         assert default_workers("cpu") == 3
-        monkeypatch.setenv("ACTIVEIT_WORKERS", "two")
-        with pytest.raises(ValueError, match="ACTIVEIT_WORKERS"):
-            default_workers("cpu")
+        for bad in ("two", "0", "-1"):
+            monkeypatch.setenv("ACTIVEIT_WORKERS", bad)
+            with pytest.raises(ConfigError, match="ACTIVEIT_WORKERS"):
+                default_workers("cpu")
     finally:
         torch.set_num_threads(threads)
 

@@ -19,6 +19,8 @@ from typing import TypeVar
 
 import torch
 
+from activeit.errors import ConfigError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -43,10 +45,10 @@ def default_workers(device: torch.device | str) -> int:
         return 1
     env = os.environ.get("ACTIVEIT_WORKERS")
     if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise ValueError(f"ACTIVEIT_WORKERS={env!r}: expected a whole number ≥ 1") from None
+        n = int(env) if env.strip().isdigit() else 0
+        if n < 1:
+            raise ConfigError(f"ACTIVEIT_WORKERS={env!r}: expected a whole number ≥ 1")
+        return n
     return max(1, min(MAX_AUTO_WORKERS, torch.get_num_threads()))
 
 
