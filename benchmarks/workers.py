@@ -1,13 +1,14 @@
-"""Score the prompt-uncertainty pairs of ni-mini tasks with SmolLM2-135M on one engine worker (all
-intra-op threads on one forward pass at a time) and on the default workers (`activeit.workers`: two
-passes side by side, half the threads each); print the time ratio and the largest score difference.
+"""Generate the labels and score the prompt-uncertainty pairs of ni-mini tasks with SmolLM2-135M on one
+engine worker (all intra-op threads on one forward pass at a time) and on the default workers
+(`activeit.workers`: two passes side by side, half the threads each); print the time ratios, how many
+labels came out the same and the largest score difference.
 
     python benchmarks/workers.py [--tasks 5] [--reps 2] [--dtypes float32,bfloat16] [--json PATH]
 
-Labels are generated once per task (generation always runs on one worker); each task's K × n
-pairs are then scored both ways, in alternating order so that drifting machine load falls on both.
-About 9 minutes for 5 tasks, 2 repetitions, both dtypes on 2 cores (on a shared machine a single
-repetition can be 15 % off).
+Per task, the n labels are generated both ways (workers prefill the prompts; decoding runs on one),
+then the K × n pairs are scored both ways with the one-worker labels, in alternating order so that
+drifting machine load falls on both. About 11 minutes for 5 tasks, 2 repetitions, both dtypes on 2
+cores (on a shared machine a single repetition can be 15 % off).
 """
 
 from __future__ import annotations
@@ -48,12 +49,20 @@ def main() -> None:
     for dtype in args.dtypes.split(","):
         lm = load_model("smollm2-135m", dtype=dtype, device="cpu")
         warm_up(lm)
-        totals, max_diff, rows = {1: 0.0, many: 0.0}, 0.0, []
+        totals, gen_totals, max_diff, same, n_labels, rows = {1: 0.0, many: 0.0}, {1: 0.0, many: 0.0}, 0.0, 0, 0, []
         for t, (name, prompts) in enumerate(zip(work.tasks, work.prompts)):
-            labels = [g.token_ids for g in generate(lm, prompts[0], max_new_tokens=64)]
+            order = ((1, many) if t % 2 == 0 else (many, 1)) * args.reps
+            gen_best, gens = {}, {}
+            for w in order:
+                start = time.perf_counter()
+                gens[w] = generate(lm, prompts[0], max_new_tokens=64, workers=w)
+                gen_best[w] = min(gen_best.get(w, float("inf")), time.perf_counter() - start)
+            labels = [g.token_ids for g in gens[1]]
+            same += sum(a.token_ids == b.token_ids for a, b in zip(gens[1], gens[many]))
+            n_labels += len(labels)
             pairs = [(p, labels[i]) for variant in prompts[1:] for i, p in enumerate(variant)]
             best, scores = {}, {}
-            for w in ((1, many) if t % 2 == 0 else (many, 1)) * args.reps:
+            for w in order:
                 start = time.perf_counter()
                 scores[w] = score(lm, [p for p, _ in pairs], [y for _, y in pairs], workers=w)
                 best[w] = min(best.get(w, float("inf")), time.perf_counter() - start)
@@ -61,14 +70,21 @@ def main() -> None:
             max_diff = max(max_diff, diff)
             for w in best:
                 totals[w] += best[w]
-            rows.append({"task": name, "seconds": {str(w): s for w, s in best.items()}, "max_abs_dce": diff})
-            print(f"  {dtype:9} {name[:40]:40} 1 worker {best[1]:6.1f} s  {many} workers {best[many]:6.1f} s  "
-                  f"{best[1] / best[many]:.2f}x  max |Δ mean CE| {diff:.1e}")
-        ratio = totals[1] / totals[many]
-        print(f"{dtype}: 1 worker {totals[1]:.1f} s, {many} workers {totals[many]:.1f} s: {ratio:.3f}x; "
+                gen_totals[w] += gen_best[w]
+            rows.append({"task": name, "seconds": {str(w): s for w, s in best.items()},
+                         "generation_seconds": {str(w): s for w, s in gen_best.items()}, "max_abs_dce": diff})
+            print(f"  {dtype:9} {name[:40]:40} labels {gen_best[1] / gen_best[many]:.2f}x  scoring 1 worker "
+                  f"{best[1]:6.1f} s  {many} workers {best[many]:6.1f} s  {best[1] / best[many]:.2f}x  "
+                  f"max |Δ mean CE| {diff:.1e}")
+        ratio, gen_ratio = totals[1] / totals[many], gen_totals[1] / gen_totals[many]
+        print(f"{dtype}: scoring 1 worker {totals[1]:.1f} s, {many} workers {totals[many]:.1f} s: {ratio:.3f}x; "
               f"max |Δ mean CE| {max_diff:.1e}")
+        print(f"{dtype}: labels 1 worker {gen_totals[1]:.1f} s, {many} workers {gen_totals[many]:.1f} s: "
+              f"{gen_ratio:.3f}x; the same labels {same}/{n_labels}")
         figures[dtype] = {"seconds_1": totals[1], f"seconds_{many}": totals[many], "speedup": ratio,
-                          "max_abs_dce": max_diff, "per_task": rows}
+                          "max_abs_dce": max_diff, "generation_seconds_1": gen_totals[1],
+                          f"generation_seconds_{many}": gen_totals[many], "generation_speedup": gen_ratio,
+                          "labels_equal": same, "labels": n_labels, "per_task": rows}
         del lm
     if args.json:
         with open(args.json, "w") as f:

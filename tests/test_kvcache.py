@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import DynamicCache
 
-from activeit.kvcache import GrowingLayer, growing_cache
+from activeit.kvcache import GrowingLayer, aligned_cache
 from activeit.models import load_model
 
 
@@ -48,13 +48,25 @@ def test_batch_select_keeps_the_chosen_rows_and_their_room():
     assert torch.equal(keys, want) and keys.shape[0] == 2 and layer.get_seq_length() == 5
 
 
-def test_prefix_is_broadcast_to_every_row(tiny_causal_dir):
+def test_aligned_cache_holds_what_is_written_and_zeros_elsewhere(tiny_causal_dir):
+    """A prefix broadcast to every row, rows of different lengths right-aligned after it."""
     config = load_model(str(tiny_causal_dir), dtype="float32", device="cpu").model.config
-    prefix = _steps(1, [6] * config.num_hidden_layers)
-    cache = growing_cache(config, capacity=10, kv=prefix, rows=3)
-    assert cache.get_seq_length() == 6 and all(type(layer) is GrowingLayer for layer in cache.layers)
-    assert all(torch.equal(layer.keys, k.expand(3, -1, -1, -1)) and torch.equal(layer.values, v.expand(3, -1, -1, -1))
-               for layer, (k, v) in zip(cache.layers, prefix))
+    prefix = _steps(1, [3] * config.num_hidden_layers)
+    rows = _steps(2, [4] * config.num_hidden_layers, seed=1)
+    cache = aligned_cache(config, capacity=10, like=prefix, rows=2, length=7)
+    assert cache.get_seq_length() == 7 and all(type(layer) is GrowingLayer for layer in cache.layers)
+    for layer, (pk, pv), (rk, rv) in zip(cache.layers, prefix, rows):
+        layer.write(slice(None), 0, pk, pv)
+        layer.write(0, 3, rk[0], rv[0])  # 4 positions
+        layer.write(1, 5, rk[1, :, :2], rv[1, :, :2])  # 2 positions, after 2 empty slots
+        assert torch.equal(layer.keys[:, :, :3], pk.expand(2, -1, -1, -1))
+        assert torch.equal(layer.values[0, :, 3:], rv[0]) and torch.equal(layer.keys[1, :, 5:], rk[1, :, :2])
+        assert not layer.keys[1, :, 3:5].any() and not layer.values[1, :, 3:5].any()
+        with pytest.raises(ValueError):
+            layer.write(0, 6, rk[0], rv[0])  # past the positions the layer holds
+    k, v = _steps(2, [1], seed=2)[0]
+    keys, _ = cache.layers[0].update(k, v)  # decoding goes on in the room after them
+    assert keys.shape[2] == 8 and torch.equal(keys[:, :, 7:], k)
 
 
 def test_a_model_decodes_the_same_with_either_cache(tiny_causal_dir):
@@ -71,7 +83,9 @@ def test_a_model_decodes_the_same_with_either_cache(tiny_causal_dir):
         return torch.stack(out)
 
     plain = decode(DynamicCache(config=model.config))
-    growing = decode(growing_cache(model.config, capacity=3))  # too little room: it must grow on the way
+    growing = DynamicCache(config=model.config)
+    growing.layers = [GrowingLayer(capacity=3) for _ in growing.layers]  # too little room: it must grow on the way
+    growing = decode(growing)
     assert torch.allclose(plain, growing, atol=1e-6, rtol=1e-6)
 
 

@@ -167,6 +167,46 @@ def test_generate_matches_hf_generate_one_at_a_time(kind, tiny_causal, tiny_seq2
         assert abs(g.score.mean_ce - _naive_ce(lm, prompt, g.token_ids)[1]) <= TOL
 
 
+@pytest.mark.parametrize("workers,budget", [(1, 12_000), (2, 12_000), (2, 200)])
+def test_generate_prefills_in_micro_batches_with_the_same_tokens(workers, budget, tiny_causal):
+    """Prompts of a decoding batch are prefilled in length-sorted micro-batches (several when the
+    budget is small, side by side with workers) and copied into one cache; the tokens and their
+    likelihoods are those of one prompt at a time, and the work is the prompts' tokens, not the
+    padding to the longest."""
+    lm = tiny_causal
+    prompts, _ = _workload(lm)
+    work = Work()
+    got = generate(lm, prompts, max_new_tokens=10, stop_strings=(), token_budget=budget, workers=workers, work=work)
+    for g, prompt in zip(got, prompts):
+        assert g.token_ids == _hf_generate(lm, prompt, 10)
+        assert abs(g.score.mean_ce - _naive_ce(lm, prompt, g.token_ids)[1]) <= TOL
+    assert generate(lm, prompts, max_new_tokens=10, stop_strings=(), token_budget=budget, workers=workers) == got
+    src = [lm.tokenizer(p)["input_ids"] for p in dict.fromkeys(prompts)]
+    decoded = sum(len(g.token_ids) - 1 for g in {tuple(g.token_ids): g for g in got}.values())
+    groups = plan_prefix_groups(src)
+    prefilled = sum(p + sum(len(src[i]) - p for i in members) for p, members in groups)
+    left_padded = sum(p + len(members) * max(len(src[i]) - p for i in members) for p, members in groups)
+    assert prefilled + decoded <= work.tokens < left_padded + decoded
+
+
+@pytest.mark.parametrize("fallback", ["left_padded", "full_logits", "both"])
+def test_generate_fallbacks_give_the_same_tokens(fallback, tiny_causal, monkeypatch):
+    """Models whose caches cannot be re-laid (sliding windows) prefill left-padded; models whose
+    logits are not a plain projection of the last hidden state compute logits in the model."""
+    import activeit.likelihood as likelihood
+
+    lm = tiny_causal
+    prompts, _ = _workload(lm)
+    want = generate(lm, prompts, max_new_tokens=8, stop_strings=())
+    if fallback in ("left_padded", "both"):
+        monkeypatch.setattr(likelihood, "_prefix_reusable", lambda model: False)
+    if fallback in ("full_logits", "both"):
+        monkeypatch.setattr(likelihood, "hidden_and_head", lambda model: (None, None))
+    got = generate(lm, prompts, max_new_tokens=8, stop_strings=(), batch_size=3)
+    assert [g.token_ids for g in got] == [w.token_ids for w in want]
+    assert [g.score.mean_ce for g in got] == pytest.approx([w.score.mean_ce for w in want], abs=TOL)
+
+
 def test_generate_stops_at_stop_strings(tiny_causal):
     lm = tiny_causal
     prompts, _ = _workload(lm)

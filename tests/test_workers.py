@@ -48,6 +48,10 @@ def test_worker_pool_runs_in_order_on_worker_threads():
         assert {o[1] for o in out} == {2} and all(o[2] for o in out)
         assert all(name.startswith("activeit-engine") for name in seen)
         assert torch.get_num_threads() == 4
+        with worker_pool(2, "cpu") as pool:  # a lone piece keeps the caller's thread and all its threads
+            seen.clear()
+            assert list(pool.map(piece, [3])) == [(9, 4, False)]
+            assert seen == [threading.current_thread().name]
         with worker_pool(1, "cpu") as pool:
             assert pool is SERIAL and pool.map is map
         with worker_pool(2, "meta") as pool:

@@ -67,7 +67,8 @@ class ScoringConfig(Section):
     """`target: examples` draws demonstrations from positive examples + this many unscored instances."""
     batch_size: int = Field(32, ge=1)
     workers: int | None = Field(None, ge=1)
-    """Engine threads scoring side by side on CPU (None: 2 on a multi-core CPU, see `activeit.workers`)."""
+    """Engine threads scoring (and prefilling label prompts) side by side on CPU (None: 2 on a multi-core
+    CPU, see `activeit.workers`)."""
     max_new_tokens: int = Field(128, ge=1)
     """Greedy-label length limit."""
     compute: list[Literal["perplexity", "prompt_uncertainty"]] | None = None

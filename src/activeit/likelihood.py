@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from activeit.allocator import tune_allocator
-from activeit.kvcache import growing_cache
+from activeit.kvcache import aligned_cache
 from activeit.models import LoadedModel
 from activeit.packing import packed_linears
 from activeit.workers import SERIAL, Workers, worker_pool
@@ -576,6 +576,7 @@ def generate(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     progress: bool = False,
     work: Work | None = None,
+    workers: int | None = None,
 ) -> list[Generation]:
     """Greedy outputs, in input order; same tokens as `model.generate(do_sample=False)` per prompt.
 
@@ -583,9 +584,11 @@ def generate(
     or after `max_new_tokens`; a seq2seq model at EOS or the limit. `text` is the decoded text
     before the ending token (special tokens skipped), cut at the first stop string, stripped.
     The engine runs its own KV-cached loop (not `model.generate`) so that rows leave the batch
-    as soon as they finish, prompts sharing a prefix reuse its cache, and each step writes into
-    room reserved up front (`activeit.kvcache`) instead of copying the cache; each `Generation`
-    also carries the likelihood of its `token_ids`, which equals `score(prompt, token_ids)`.
+    as soon as they finish, prompts sharing a prefix reuse its cache, prompts are prefilled in
+    length-sorted micro-batches (on `workers`, as in `score`) instead of left-padded to the
+    longest, and each step writes into room reserved up front (`activeit.kvcache`) instead of
+    copying the cache; each `Generation` also carries the likelihood of its `token_ids`, which
+    equals `score(prompt, token_ids)`.
     """
     if not prompts:
         return []
@@ -598,7 +601,9 @@ def generate(
     out: list[tuple[list[int], Finish, float] | None] = [None] * len(seqs)
     with _eval_mode(lm.model), _progress(len(seqs), progress, "generating") as bar:
         if lm.causal:
-            _generate_causal(lm, seqs, out, max_new_tokens, tuple(stop_strings), batch_size, token_budget, bar, work)
+            with worker_pool(workers if _forward_is_stateless(lm.model) else 1, lm.model.device) as pool:
+                _generate_causal(lm, seqs, out, max_new_tokens, tuple(stop_strings), batch_size, token_budget, bar,
+                                 work, pool)
         else:
             _generate_seq2seq(lm, seqs, out, max_new_tokens, batch_size, token_budget, bar, work)
     results = []
@@ -671,14 +676,12 @@ def _step(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return best, ce
 
 
-def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_budget, bar, work) -> None:
-    from transformers import DynamicCache
-
+def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_budget, bar, work,
+                     pool: Workers = SERIAL) -> None:
+    """Per group of prompts sharing a prefix: the prefix once, then per decoding batch a prefill of
+    every row's prompt and one greedy step at a time for all rows still running."""
     model = lm.model
     body, head = hidden_and_head(model)
-    if body is None:
-        body = lambda **kw: model(**kw, logits_to_keep=1).logits  # noqa: E731
-        head = torch.nn.Identity()
     eos, is_stop = _eos_ids(lm), _StopTokens(lm.tokenizer, stop_strings)
     reuse = _prefix_reusable(model)
     groups = plan_prefix_groups(seqs) if reuse else [(0, list(range(len(seqs))))]
@@ -689,25 +692,21 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
         for batch in _micro_batches(members, lengths, context=prefix_len, batch_size=batch_size,
                                     token_budget=token_budget, overhead=1e9):
             rows = [seqs[i][prefix_len:] for i in batch]
-            n, width = len(rows), max(len(r) for r in rows)
-            # left-pad the rows: the padding sits between the prefix and each row (masked out),
-            # positions continue from the prefix, so every row computes what it would alone
-            ids = torch.full((n, width), _pad_id(lm), dtype=torch.long)
-            mask = torch.ones((n, prefix_len + width), dtype=torch.long)
-            pos = torch.full((n, width), max(prefix_len, 1) - 1, dtype=torch.long)
-            for b, r in enumerate(rows):
-                ids[b, width - len(r):] = torch.tensor(r)
-                mask[b, prefix_len:prefix_len + width - len(r)] = 0
-                pos[b, width - len(r):] = torch.arange(prefix_len, prefix_len + len(r))
-            ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
-            next_pos = pos[:, -1] + 1
-            cache = (growing_cache(model.config, prefix_len + width + max_new, kv, n) if reuse
-                     else DynamicCache(config=model.config))
-            state = _Rows(n)
-            for _ in range(max_new):
-                hidden = body(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
-                best, ce = _step(head(hidden[:, -1]))
-                _count(work, ids.numel(), len(state.alive))
+            if reuse:
+                cache, mask, next_pos, best, ce = _prefill_aligned(lm, body, head, kv, prefix_len, rows, max_new,
+                                                                   batch_size, token_budget, work, pool)
+            else:
+                cache, mask, next_pos, best, ce = _prefill_left_padded(lm, body, head, rows, work)
+            step_body, step_head = (body, head) if body is not None else (
+                lambda **kw: model(**kw, logits_to_keep=1).logits, torch.nn.Identity())
+            state = _Rows(len(rows))
+            for step in range(max_new):
+                if step:
+                    hidden = step_body(input_ids=best[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                                       cache=cache, use_cache=True)
+                    best, ce = _step(step_head(hidden[:, -1]))
+                    _count(work, len(state.alive), len(state.alive))
+                    next_pos = next_pos + 1
                 keep = state.advance(best, ce, eos, is_stop)
                 if not keep or state.full(keep, max_new):
                     break
@@ -716,14 +715,97 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
                     cache.batch_select_indices(index)
                     mask, next_pos, best = mask[index], next_pos[index], best[index]
                     state.keep(keep)
-                ids, pos = best[:, None], next_pos[:, None]
-                next_pos = next_pos + 1
                 mask = torch.cat([mask, mask.new_ones((len(state.alive), 1))], dim=1)
             for b, i in enumerate(batch):
                 out[i] = state.result(b)
-            bar.update(n)
+            bar.update(len(batch))
             del cache
         del kv
+
+
+def _last_logits(model, body, head, kw: dict, last: torch.Tensor) -> torch.Tensor:
+    """Logits at position `last[b]` of each row b of a forward pass."""
+    rows = torch.arange(len(last), device=last.device)
+    if body is not None:
+        return head(body(**kw)[rows, last])
+    first = int(last.min())
+    return model(**kw, logits_to_keep=slice(first, None)).logits[rows, last - first]
+
+
+def _prefill_aligned(lm, body, head, kv, prefix_len, rows, max_new, batch_size, token_budget, work, pool):
+    """Prefill for prefix-reusing models: the rows run after the prefix in micro-batches sorted by
+    length and right-padded (no padding work, spread over the pool's workers), and their keys and
+    values are copied right-aligned into one decoding cache, so the prompts end at the same slot
+    and the gap after the prefix of shorter ones is masked: the layout of left padding, without
+    running the padding. Returns (cache, mask, next positions, first tokens, their CE)."""
+    from transformers import DynamicCache
+
+    model, dev = lm.model, lm.model.device
+    n, width = len(rows), max(len(r) for r in rows)
+    best = torch.empty(n, dtype=torch.long, device=dev)
+    ce = torch.empty(n, dtype=torch.float32, device=dev)
+    decoding: list = []
+    ready = threading.Lock()
+
+    def run(part: list[int]) -> None:
+        w = max(len(rows[b]) for b in part)
+        ids = torch.full((len(part), w), _pad_id(lm), dtype=torch.long)
+        for j, b in enumerate(part):
+            ids[j, :len(rows[b])] = torch.tensor(rows[b])
+        pos = torch.arange(prefix_len, prefix_len + w)[None].expand(len(part), -1)
+        cache = _expand_cache(model, kv, len(part)) if kv is not None else DynamicCache(config=model.config)
+        last = torch.tensor([len(rows[b]) - 1 for b in part], device=dev)
+        logits = _last_logits(model, body, head, dict(input_ids=ids.to(dev), position_ids=pos.to(dev), cache=cache,
+                                                      use_cache=True), last)
+        _count(work, len(part) * w, len(part))
+        index = torch.tensor(part, device=dev)
+        best[index], ce[index] = _step(logits)
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        with ready:  # the first micro-batch to finish allocates the decoding cache
+            if not decoding:
+                decoding.append(aligned_cache(model.config, prefix_len + width + max_new, layers, n,
+                                              prefix_len + width))
+        for layer, (k, v) in zip(decoding[0].layers, layers):
+            for j, b in enumerate(part):
+                length = len(rows[b])
+                layer.write(b, prefix_len + width - length, k[j, :, prefix_len:prefix_len + length],
+                            v[j, :, prefix_len:prefix_len + length])
+
+    lengths = [len(r) for r in rows]
+    for _ in pool.map(run, _micro_batches(list(range(n)), lengths, context=prefix_len, batch_size=batch_size,
+                                          token_budget=token_budget // pool.n)):
+        pass
+    cache = decoding[0]
+    if kv is not None:
+        for layer, (k, v) in zip(cache.layers, kv):
+            layer.write(slice(None), 0, k, v)
+    mask = torch.ones((n, prefix_len + width), dtype=torch.long, device=dev)
+    for b, length in enumerate(lengths):
+        mask[b, prefix_len:prefix_len + width - length] = 0
+    next_pos = torch.tensor([prefix_len + length for length in lengths], device=dev)
+    return cache, mask, next_pos, best, ce
+
+
+def _prefill_left_padded(lm, body, head, rows, work):
+    """Prefill for models whose caches are not plain per-position keys/values (sliding windows and
+    the like): the rows left-padded in one pass. Returns what `_prefill_aligned` does."""
+    from transformers import DynamicCache
+
+    model, dev = lm.model, lm.model.device
+    n, width = len(rows), max(len(r) for r in rows)
+    ids = torch.full((n, width), _pad_id(lm), dtype=torch.long)
+    mask = torch.ones((n, width), dtype=torch.long)
+    pos = torch.zeros((n, width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, width - len(r):] = torch.tensor(r)
+        mask[b, :width - len(r)] = 0
+        pos[b, width - len(r):] = torch.arange(len(r))
+    ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
+    cache = DynamicCache(config=model.config)
+    kw = dict(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+    best, ce = _step(_last_logits(model, body, head, kw, torch.full((n,), width - 1, device=dev)))
+    _count(work, n * width, n)
+    return cache, mask, pos[:, -1] + 1, best, ce
 
 
 def _generate_seq2seq(lm, seqs, out, max_new, batch_size, token_budget, bar, work) -> None:

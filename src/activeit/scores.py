@@ -191,7 +191,7 @@ class Scorer:
 
         s = self.cfg.scoring
         gens = generate(self.lm, prompts, max_new_tokens=s.max_new_tokens,
-                        stop_strings=tuple(self.cfg.prompt.stop_strings), batch_size=s.batch_size)
+                        stop_strings=tuple(self.cfg.prompt.stop_strings), batch_size=s.batch_size, workers=s.workers)
         return [(g.text, list(g.token_ids), g.score) for g in gens]
 
     def score_task(self, task: Task) -> list[Record]:

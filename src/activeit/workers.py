@@ -5,13 +5,14 @@ between kernels, and the many small element-wise ops scale poorly across threads
 threads with half the intra-op threads each overlap one pass's Python with the other's kernels
 (`benchmarks/workers.py` measures it against one worker). Every worker has the same number of
 intra-op threads, so which worker runs a piece does not change its numbers: results are the
-same from run to run. Off CPU, or with a single intra-op thread, pieces run one after another.
+same from run to run. A lone piece (a list of one) runs on the caller's thread with all of its
+threads. Off CPU, or with a single intra-op thread, pieces run one after another.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ MAX_AUTO_WORKERS = 2
 @dataclass(frozen=True)
 class Workers:
     """`map(fn, items)`: lazy results in item order, computed by `n` threads (worker threads enter
-    `torch.inference_mode` themselves; `SERIAL` runs in the caller's thread and mode)."""
+    `torch.inference_mode` themselves; a list of one item, and everything with `SERIAL`, runs in
+    the caller's thread and mode)."""
 
     n: int
     map: Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]
@@ -70,6 +72,8 @@ def worker_pool(workers: int | None, device: torch.device | str) -> Iterator[Wor
             with torch.inference_mode():
                 return fn(item)
 
+        if isinstance(items, Sequence) and len(items) == 1:  # alone, a piece gets all the threads
+            return map(fn, items)
         return pool.map(run, items)
 
     pool = ThreadPoolExecutor(n, thread_name_prefix="activeit-engine", initializer=torch.set_num_threads,
