@@ -460,24 +460,38 @@ def _batch_cache(model: Any, prefixes: list[tuple[int, KV | None]], rows: int):
     return DynamicCache(layers, config=model.config), longest, mask
 
 
-def _suffix_ce(lm, body, head, prefixes, rows, starts, targets, work) -> list[float]:
-    """Run right-padded rows after their cached prefixes; summed target CE per row (float32 softmax)."""
+def _after_prefixes(lm, prefixes, rows, *, keep_cache: bool = False) -> dict[str, Any]:
+    """Forward-call keywords for right-padded rows after their cached prefixes (fresh caches: a forward
+    call mutates its cache). Right padding + causal attention: no real position ever sees a pad, so
+    only the prefix slots in front of shorter prefixes are masked. `keep_cache`: a cache even without
+    a prefix, for the caller to read the rows' keys and values from."""
+    from transformers import DynamicCache
+
     model = lm.model
     n, width = len(rows), max(len(r) for r in rows)
     dev = model.device
     ids = torch.full((n, width), _pad_id(lm), dtype=torch.long)
     for b, r in enumerate(rows):
         ids[b, :len(r)] = torch.tensor(r)
-    ids = ids.to(dev)
-    pos = (torch.tensor([p for p, _ in prefixes])[:, None] + torch.arange(width)[None]).to(dev)
-    cache, longest, mask = _batch_cache(model, prefixes, n)
-    # right padding + causal attention: no real position ever sees a pad, so only prefix slots are masked
+    pos = torch.tensor([p for p, _ in prefixes])[:, None] + torch.arange(width)[None]
+    cache, _, mask = _batch_cache(model, prefixes, n)
     if mask is not None:
         mask = torch.cat([mask, mask.new_ones((n, width))], dim=1)
+    if cache is None and keep_cache:
+        cache = DynamicCache(config=model.config)
+    return dict(input_ids=ids.to(dev), position_ids=pos.to(dev), attention_mask=mask, cache=cache,
+                use_cache=cache is not None)
+
+
+def _suffix_ce(lm, body, head, prefixes, rows, starts, targets, work) -> list[float]:
+    """Run right-padded rows after their cached prefixes; summed target CE per row (float32 softmax)."""
+    model = lm.model
+    n, width = len(rows), max(len(r) for r in rows)
+    dev = model.device
+    kw = _after_prefixes(lm, prefixes, rows)
     sel_b = torch.cat([torch.full((len(t),), b) for b, t in enumerate(targets)]).to(dev)
     sel_j = torch.cat([torch.arange(s, s + len(t)) for s, t in zip(starts, targets)]).to(dev)
     labels = torch.tensor([x for t in targets for x in t], device=dev)
-    kw = dict(input_ids=ids, position_ids=pos, attention_mask=mask, cache=cache, use_cache=cache is not None)
     if body is not None:
         ce = target_ce(head, body(**kw)[sel_b, sel_j], labels)
         _count(work, n * width, len(labels))
@@ -678,27 +692,30 @@ def _step(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_budget, bar, work,
                      pool: Workers = SERIAL) -> None:
-    """Per group of prompts sharing a prefix: the prefix once, then per decoding batch a prefill of
-    every row's prompt and one greedy step at a time for all rows still running."""
+    """Prefixes shared by several prompts run once, a window of them at a time (as in scoring); the
+    window's prompts are then decoded in batches that may mix prefixes: a batch's prompts are
+    prefilled, then one greedy step at a time runs for all of its rows still going."""
     model = lm.model
     body, head = hidden_and_head(model)
     eos, is_stop = _eos_ids(lm), _StopTokens(lm.tokenizer, stop_strings)
     reuse = _prefix_reusable(model)
-    groups = plan_prefix_groups(seqs) if reuse else [(0, list(range(len(seqs))))]
+    windows = _windows(plan_prefix_groups(seqs), token_budget) if reuse else [[(0, list(range(len(seqs))))]]
+    step_body, step_head = (body, head) if body is not None else (
+        lambda **kw: model(**kw, logits_to_keep=1).logits, torch.nn.Identity())
     dev = model.device
-    for prefix_len, members in groups:
-        kv = _run_prefix(model, seqs[members[0]][:prefix_len], work) if prefix_len else None
-        lengths = {i: len(seqs[i]) - prefix_len + max_new for i in members}
-        for batch in _micro_batches(members, lengths, context=prefix_len, batch_size=batch_size,
+    for window in windows:
+        kvs = list(pool.map(lambda g: _run_prefix(model, seqs[g[1][0]][:g[0]], work) if g[0] else None, window))
+        prefix_of = {i: (p, kv) for (p, members), kv in zip(window, kvs) for i in members}
+        lengths = {i: len(seqs[i]) + max_new for i in prefix_of}
+        for batch in _micro_batches(list(prefix_of), lengths, context=0, batch_size=batch_size,
                                     token_budget=token_budget, overhead=1e9):
-            rows = [seqs[i][prefix_len:] for i in batch]
+            prefixes = [prefix_of[i] for i in batch]
+            rows = [seqs[i][p:] for i, (p, _) in zip(batch, prefixes)]
             if reuse:
-                cache, mask, next_pos, best, ce = _prefill_aligned(lm, body, head, kv, prefix_len, rows, max_new,
+                cache, mask, next_pos, best, ce = _prefill_aligned(lm, body, head, prefixes, rows, max_new,
                                                                    batch_size, token_budget, work, pool)
             else:
                 cache, mask, next_pos, best, ce = _prefill_left_padded(lm, body, head, rows, work)
-            step_body, step_head = (body, head) if body is not None else (
-                lambda **kw: model(**kw, logits_to_keep=1).logits, torch.nn.Identity())
             state = _Rows(len(rows))
             for step in range(max_new):
                 if step:
@@ -720,7 +737,7 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
                 out[i] = state.result(b)
             bar.update(len(batch))
             del cache
-        del kv
+        del kvs, prefix_of
 
 
 def _last_logits(model, body, head, kw: dict, last: torch.Tensor) -> torch.Tensor:
@@ -732,57 +749,48 @@ def _last_logits(model, body, head, kw: dict, last: torch.Tensor) -> torch.Tenso
     return model(**kw, logits_to_keep=slice(first, None)).logits[rows, last - first]
 
 
-def _prefill_aligned(lm, body, head, kv, prefix_len, rows, max_new, batch_size, token_budget, work, pool):
-    """Prefill for prefix-reusing models: the rows run after the prefix in micro-batches sorted by
-    length and right-padded (no padding work, spread over the pool's workers), and their keys and
-    values are copied right-aligned into one decoding cache, so the prompts end at the same slot
-    and the gap after the prefix of shorter ones is masked: the layout of left padding, without
-    running the padding. Returns (cache, mask, next positions, first tokens, their CE)."""
-    from transformers import DynamicCache
-
+def _prefill_aligned(lm, body, head, prefixes, rows, max_new, batch_size, token_budget, work, pool):
+    """Prefill for prefix-reusing models: the rows run after their cached prefixes in micro-batches
+    sorted by length and right-padded (no padding work; spread over the pool's workers, as in
+    scoring), and each row's prefix and row keys/values are copied into one decoding cache so that
+    all rows end at the same slot, with the free slots in front masked: the layout of left padding,
+    without running the padding. Returns (cache, mask, next positions, first tokens, their CE)."""
     model, dev = lm.model, lm.model.device
-    n, width = len(rows), max(len(r) for r in rows)
+    n = len(rows)
+    lengths = [len(r) for r in rows]
+    end = max(p + length for (p, _), length in zip(prefixes, lengths))
     best = torch.empty(n, dtype=torch.long, device=dev)
     ce = torch.empty(n, dtype=torch.float32, device=dev)
     decoding: list = []
     ready = threading.Lock()
 
     def run(part: list[int]) -> None:
-        w = max(len(rows[b]) for b in part)
-        ids = torch.full((len(part), w), _pad_id(lm), dtype=torch.long)
-        for j, b in enumerate(part):
-            ids[j, :len(rows[b])] = torch.tensor(rows[b])
-        pos = torch.arange(prefix_len, prefix_len + w)[None].expand(len(part), -1)
-        cache = _expand_cache(model, kv, len(part)) if kv is not None else DynamicCache(config=model.config)
-        last = torch.tensor([len(rows[b]) - 1 for b in part], device=dev)
-        logits = _last_logits(model, body, head, dict(input_ids=ids.to(dev), position_ids=pos.to(dev), cache=cache,
-                                                      use_cache=True), last)
-        _count(work, len(part) * w, len(part))
-        index = torch.tensor(part, device=dev)
-        best[index], ce[index] = _step(logits)
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        kw = _after_prefixes(lm, [prefixes[b] for b in part], [rows[b] for b in part], keep_cache=True)
+        longest = max(prefixes[b][0] for b in part)
+        last = torch.tensor([lengths[b] - 1 for b in part], device=dev)
+        best[part], ce[part] = _step(_last_logits(model, body, head, kw, last))
+        _count(work, kw["input_ids"].numel(), len(part))
+        layers = [(layer.keys, layer.values) for layer in kw["cache"].layers]
         with ready:  # the first micro-batch to finish allocates the decoding cache
             if not decoding:
-                decoding.append(aligned_cache(model.config, prefix_len + width + max_new, layers, n,
-                                              prefix_len + width))
+                decoding.append(aligned_cache(model.config, end + max_new, layers, n, end))
         for layer, (k, v) in zip(decoding[0].layers, layers):
             for j, b in enumerate(part):
-                length = len(rows[b])
-                layer.write(b, prefix_len + width - length, k[j, :, prefix_len:prefix_len + length],
-                            v[j, :, prefix_len:prefix_len + length])
+                layer.write(b, end - lengths[b], k[j, :, longest:longest + lengths[b]],
+                            v[j, :, longest:longest + lengths[b]])
 
-    lengths = [len(r) for r in rows]
-    for _ in pool.map(run, _micro_batches(list(range(n)), lengths, context=prefix_len, batch_size=batch_size,
-                                          token_budget=token_budget // pool.n)):
+    for _ in pool.map(run, _micro_batches(list(range(n)), lengths, context=max(p for p, _ in prefixes),
+                                          batch_size=batch_size, token_budget=token_budget // pool.n)):
         pass
     cache = decoding[0]
-    if kv is not None:
-        for layer, (k, v) in zip(cache.layers, kv):
-            layer.write(slice(None), 0, k, v)
-    mask = torch.ones((n, prefix_len + width), dtype=torch.long, device=dev)
-    for b, length in enumerate(lengths):
-        mask[b, prefix_len:prefix_len + width - length] = 0
-    next_pos = torch.tensor([prefix_len + length for length in lengths], device=dev)
+    mask = torch.ones((n, end), dtype=torch.long, device=dev)
+    for b, ((p, kv), length) in enumerate(zip(prefixes, lengths)):
+        start = end - length - p
+        mask[b, :start] = 0
+        if p:
+            for layer, (k, v) in zip(cache.layers, kv):
+                layer.write(b, start, k[0], v[0])
+    next_pos = torch.tensor([p + length for (p, _), length in zip(prefixes, lengths)], device=dev)
     return cache, mask, next_pos, best, ce
 
 
