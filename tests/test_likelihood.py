@@ -189,6 +189,24 @@ def test_generate_prefills_in_micro_batches_with_the_same_tokens(workers, budget
     assert prefilled + decoded <= work.tokens < left_padded + decoded
 
 
+def test_a_decoding_batch_holds_prompts_with_different_prefixes(tiny_causal, monkeypatch):
+    """Evaluation generates for many tasks at once: their prompts decode together, not task by task."""
+    import activeit.likelihood as likelihood
+
+    seen = []
+    real = likelihood._prefill_aligned
+
+    def spy(lm, body, head, prefixes, *args):
+        seen.append(len({id(kv) for _, kv in prefixes}))
+        return real(lm, body, head, prefixes, *args)
+
+    monkeypatch.setattr(likelihood, "_prefill_aligned", spy)
+    prompts, _ = _workload(tiny_causal)
+    got = generate(tiny_causal, prompts, max_new_tokens=6, stop_strings=())
+    assert seen == [3]  # the shared definition, the perturbed one, and prompts without a shared prefix
+    assert [g.token_ids for g in got] == [_hf_generate(tiny_causal, p, 6) for p in prompts]
+
+
 @pytest.mark.parametrize("fallback", ["left_padded", "full_logits", "both"])
 def test_generate_fallbacks_give_the_same_tokens(fallback, tiny_causal, monkeypatch):
     """Models whose caches cannot be re-laid (sliding windows) prefill left-padded; models whose

@@ -6,7 +6,8 @@ per layer and step. Here the cache is allocated once with room for the prompt an
 tokens, and each step writes its slots in place; attention reads a view. On the scoring
 benchmark's labels (SmolLM2, ≤ 64 new tokens) that is 2-4 % of generation time, more for longer outputs.
 `aligned_cache` lays out prompts prefilled separately (without padding) as one batch would
-hold them left-padded: a shared prefix, then each prompt ending at the same slot.
+hold them left-padded: every row's prefix and prompt ending at the same slot, the free slots
+in front of them zero (and masked).
 """
 
 from __future__ import annotations

@@ -600,9 +600,10 @@ def generate(
     The engine runs its own KV-cached loop (not `model.generate`) so that rows leave the batch
     as soon as they finish, prompts sharing a prefix reuse its cache, prompts are prefilled in
     length-sorted micro-batches (on `workers`, as in `score`) instead of left-padded to the
-    longest, and each step writes into room reserved up front (`activeit.kvcache`) instead of
-    copying the cache; each `Generation` also carries the likelihood of its `token_ids`, which
-    equals `score(prompt, token_ids)`.
+    longest, a decoding batch may hold prompts with different prefixes (several tasks), and each
+    step writes into room reserved up front (`activeit.kvcache`) instead of copying the cache;
+    each `Generation` also carries the likelihood of its `token_ids`, which equals
+    `score(prompt, token_ids)`.
     """
     if not prompts:
         return []
