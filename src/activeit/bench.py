@@ -449,6 +449,11 @@ def scoring_benchmark(
              f"a/b {seconds['a'] / seconds['b']:4.1f}x  a/c {seconds['a'] / seconds['c']:4.1f}x  "
              f"cpu stall {sum(stalls.values()):5.1f} s")
     rss.close()
+    # a burst of load from other processes can hold one short peak loop down: measure again, keep the best
+    again = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
+    peaks = {dtype: max(peaks[dtype], again[dtype]) for dtype in peaks}
+    echo(f"matmul peak again after the timings: float32 {again['float32']:.0f} GFLOP/s, bf16 {again['bfloat16']:.0f} "
+         "GFLOP/s (the higher of the two counts)")
     a, b, c = results["a"], results["b"], results["c"]
     for key, r in results.items():
         r.peak_rss_gb = rss.peaks.get(key, 0.0)
