@@ -410,7 +410,7 @@ def scoring_benchmark(
     from activeit.workers import default_workers
 
     workers = default_workers("cpu")
-    echo(f"engine workers (activeit.workers, b and c scoring): {workers}, "
+    echo(f"engine workers (activeit.workers, b and c: scoring and label prefill): {workers}, "
          f"{max(1, torch.get_num_threads() // workers)} intra-op threads each; benchmarks/workers.py measures them")
     peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
     echo(f"matmul peak (2048² torch.matmul): float32 {peaks['float32']:.0f} GFLOP/s, "

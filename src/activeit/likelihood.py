@@ -191,6 +191,11 @@ def _forward_is_stateless(model: Any) -> bool:
     return True
 
 
+def _engine_pool(lm: LoadedModel, workers: int | None):
+    """The workers of one engine call: as asked, but one for models whose forward is not stateless."""
+    return worker_pool(workers if _forward_is_stateless(lm.model) else 1, lm.model.device)
+
+
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -376,7 +381,7 @@ def score(
     src = _prompt_ids(lm, prompts)
     with _eval_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
         if lm.causal:
-            with worker_pool(workers if _forward_is_stateless(lm.model) else 1, lm.model.device) as pool:
+            with _engine_pool(lm, workers) as pool:
                 sums = _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool)
         else:
             sums = _score_seq2seq(lm, src, tgt, batch_size, token_budget, bar, work)
@@ -389,14 +394,9 @@ def _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool: Worke
     row length, so this is what removes the padding). The pool's workers run the prefix passes,
     then the micro-batches, of a window side by side (`activeit.workers`); micro-batches running
     at once share the token budget, so the memory they hold does not grow with the workers."""
-    model = lm.model
-    body, head = hidden_and_head(model)
-    reuse = _prefix_reusable(model)
-    groups = plan_prefix_groups(src) if reuse else [(0, list(range(len(src))))]
+    body, head = hidden_and_head(lm.model)
     sums = [0.0] * len(src)
-    for window in _windows(groups, token_budget):
-        kvs = list(pool.map(lambda g: _run_prefix(model, src[g[1][0]][:g[0]], work) if g[0] else None, window))
-        prefix_of = {i: (p, kv) for (p, members), kv in zip(window, kvs) for i in members}
+    for prefix_of in _prefix_windows(lm.model, src, token_budget, work, pool):
         # each row: rest of the prompt + all target tokens but the last (whose output is not needed)
         rows = {i: src[i][p:] + tgt[i][:-1] for i, (p, _) in prefix_of.items()}
         lengths = {i: len(r) for i, r in rows.items()}
@@ -406,14 +406,25 @@ def _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool: Worke
             return _suffix_ce(lm, body, head, [prefix_of[i] for i in batch], [rows[i] for i in batch], starts,
                               [tgt[i] for i in batch], work)
 
-        batches = _micro_batches(list(rows), lengths, context=max(p for p, _ in window), batch_size=batch_size,
-                                 token_budget=token_budget // pool.n)
+        batches = _micro_batches(list(rows), lengths, context=max(p for p, _ in prefix_of.values()),
+                                 batch_size=batch_size, token_budget=token_budget // pool.n)
         for batch, ce in zip(batches, pool.map(run, batches)):
             for i, s in zip(batch, ce):
                 sums[i] = s
             bar.update(len(batch))
-        del kvs, prefix_of
+        del prefix_of
     return sums
+
+
+def _prefix_windows(model: Any, seqs: list[list[int]], token_budget: int, work: Work | None,
+                    pool: Workers) -> Iterator[dict[int, tuple[int, KV | None]]]:
+    """Per window of prefix groups (`_windows`): each member's (shared prefix length, cached prefix
+    keys/values or None), every prefix run once, side by side on the pool. Models whose caches are
+    not plain per-position keys/values get one window of all sequences without a prefix."""
+    groups = plan_prefix_groups(seqs) if _prefix_reusable(model) else [(0, list(range(len(seqs))))]
+    for window in _windows(groups, token_budget):
+        kvs = pool.map(lambda g: _run_prefix(model, seqs[g[1][0]][:g[0]], work) if g[0] else None, window)
+        yield {i: (p, kv) for (p, members), kv in zip(window, kvs) for i in members}
 
 
 def _windows(groups: list[tuple[int, list[int]]], token_budget: int) -> Iterator[list[tuple[int, list[int]]]]:
@@ -616,7 +627,7 @@ def generate(
     out: list[tuple[list[int], Finish, float] | None] = [None] * len(seqs)
     with _eval_mode(lm.model), _progress(len(seqs), progress, "generating") as bar:
         if lm.causal:
-            with worker_pool(workers if _forward_is_stateless(lm.model) else 1, lm.model.device) as pool:
+            with _engine_pool(lm, workers) as pool:
                 _generate_causal(lm, seqs, out, max_new_tokens, tuple(stop_strings), batch_size, token_budget, bar,
                                  work, pool)
         else:
@@ -700,13 +711,10 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
     body, head = hidden_and_head(model)
     eos, is_stop = _eos_ids(lm), _StopTokens(lm.tokenizer, stop_strings)
     reuse = _prefix_reusable(model)
-    windows = _windows(plan_prefix_groups(seqs), token_budget) if reuse else [[(0, list(range(len(seqs))))]]
     step_body, step_head = (body, head) if body is not None else (
         lambda **kw: model(**kw, logits_to_keep=1).logits, torch.nn.Identity())
     dev = model.device
-    for window in windows:
-        kvs = list(pool.map(lambda g: _run_prefix(model, seqs[g[1][0]][:g[0]], work) if g[0] else None, window))
-        prefix_of = {i: (p, kv) for (p, members), kv in zip(window, kvs) for i in members}
+    for prefix_of in _prefix_windows(model, seqs, token_budget, work, pool):
         lengths = {i: len(seqs[i]) + max_new for i in prefix_of}
         for batch in _micro_batches(list(prefix_of), lengths, context=0, batch_size=batch_size,
                                     token_budget=token_budget, overhead=1e9):
@@ -738,7 +746,7 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
                 out[i] = state.result(b)
             bar.update(len(batch))
             del cache
-        del kvs, prefix_of
+        del prefix_of
 
 
 def _last_logits(model, body, head, kw: dict, last: torch.Tensor) -> torch.Tensor:
