@@ -25,13 +25,12 @@ def main() -> None:
     import torch
     from transformers import StoppingCriteriaList
 
-    from activeit.bench import _NewlineStop, build_workload, default_data_dir, warm_up
+    from activeit.bench import _NewlineStop, build_workload, data_dir_or_exit, warm_up, workload_arguments
     from activeit.likelihood import generate
     from activeit.models import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="NI-style directory (default: ../shared/data/ni-mini)")
-    parser.add_argument("--tasks", type=int, default=12, help="tasks, spread over the sorted names (default 12)")
+    workload_arguments(parser, tasks=12)
     parser.add_argument("--instances", type=int, default=4, help="prompts per task (default 4)")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -39,9 +38,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
 
-    data = args.data or default_data_dir()
-    if data is None:
-        parser.error("give --data DIR (an NI-style directory such as ../shared/data/ni-mini)")
+    data = data_dir_or_exit(parser, args.data)
     work = build_workload(data, args.tasks, instances=args.instances, perturbations=0)
     prompts = [p for per_task in work.prompts for p in per_task[0]]
     lm = load_model("smollm2-135m", dtype=args.dtype, device="cpu")

@@ -21,12 +21,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def main() -> None:
-    from activeit.bench import scoring_benchmark
+    from activeit.bench import scoring_benchmark, workload_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", help="write the figures to this file")
-    parser.add_argument("--data", help="NI-style directory (default: ../shared/data/ni-mini)")
-    parser.add_argument("--tasks", type=int, default=5, help="tasks, spread over the sorted names (default 5)")
+    workload_arguments(parser, tasks=5)
     args = parser.parse_args()
     scoring_benchmark(args.data, n_tasks=args.tasks, json_path=args.json)
 

@@ -25,22 +25,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> None:
     import torch
 
-    from activeit.bench import build_workload, default_data_dir, warm_up
+    from activeit.bench import build_workload, data_dir_or_exit, warm_up, workload_arguments
     from activeit.likelihood import generate, score
     from activeit.models import load_model
     from activeit.workers import default_workers
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="NI-style directory (default: ../shared/data/ni-mini)")
-    parser.add_argument("--tasks", type=int, default=5, help="tasks, spread over the sorted names (default 5)")
+    workload_arguments(parser, tasks=5)
     parser.add_argument("--reps", type=int, default=2, help="timings per task and setting, the best counts (default 2)")
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
 
-    data = args.data or default_data_dir()
-    if data is None:
-        parser.error("give --data DIR (an NI-style directory such as ../shared/data/ni-mini)")
+    data = data_dir_or_exit(parser, args.data)
     work = build_workload(data, args.tasks)
     many = default_workers("cpu")
     print(f"{len(work.tasks)} tasks, {torch.get_num_threads()} intra-op threads; 1 worker vs {many} workers "

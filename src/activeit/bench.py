@@ -76,6 +76,20 @@ def default_data_dir() -> Path | None:
     return None
 
 
+def workload_arguments(parser: Any, *, tasks: int) -> None:
+    """The benchmark scripts' shared `--data DIR` and `--tasks N` options."""
+    parser.add_argument("--data", help="NI-style directory (default: ../shared/data/ni-mini)")
+    parser.add_argument("--tasks", type=int, default=tasks, help=f"tasks, spread over the sorted names (default {tasks})")
+
+
+def data_dir_or_exit(parser: Any, given: str | None) -> str | os.PathLike:
+    """`--data` or the default ni-mini directory; a usage error (exit 2) when there is no such directory."""
+    data = given or default_data_dir()
+    if data is None or not Path(data).is_dir():
+        parser.error("give --data DIR (an NI-style directory such as ../shared/data/ni-mini)")
+    return data
+
+
 def build_workload(data: str | os.PathLike, n_tasks: int | None, *, instances: int = 10, perturbations: int = 10,
                    seed: int = 0) -> Workload:
     """Tasks spread evenly over the sorted names (short and long prompts alike), n = min(10, #instances)."""
