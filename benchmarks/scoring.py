@@ -21,13 +21,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def main() -> None:
-    from activeit.bench import scoring_benchmark, workload_arguments
+    from activeit.bench import data_dir_or_exit, scoring_benchmark, workload_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", help="write the figures to this file")
     workload_arguments(parser, tasks=5)
     args = parser.parse_args()
-    scoring_benchmark(args.data, n_tasks=args.tasks, json_path=args.json)
+    scoring_benchmark(data_dir_or_exit(parser, args.data), n_tasks=args.tasks, json_path=args.json)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from activeit.bench import scoring_benchmark, spearman
 
@@ -30,3 +35,12 @@ def test_scoring_benchmark_on_a_tiny_model(tiny_causal_dir, ni_mini, tmp_path):
     assert cmp["max_abs_dce"] <= 1e-4
     assert figures["memory_probe"]["tokens_run"] < figures["memory_probe"]["tokens_naive"]
     assert any("a/b time ratio" in line for line in lines)
+
+
+@pytest.mark.parametrize("script", ["scoring.py", "generation.py", "workers.py"])
+def test_benchmark_scripts_reject_a_missing_data_directory(script, tmp_path):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    run = subprocess.run([sys.executable, str(path), "--data", str(tmp_path / "missing")], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2
+    assert "give --data DIR" in run.stderr and "Traceback" not in run.stderr
