@@ -82,11 +82,20 @@ def workload_arguments(parser: Any, *, tasks: int) -> None:
     parser.add_argument("--tasks", type=int, default=tasks, help=f"tasks, spread over the sorted names (default {tasks})")
 
 
-def data_dir_or_exit(parser: Any, given: str | None) -> str | os.PathLike:
-    """`--data` or the default ni-mini directory; a usage error (exit 2) when there is no such directory."""
-    data = given or default_data_dir()
-    if data is None or not Path(data).is_dir():
-        parser.error("give --data DIR (an NI-style directory such as ../shared/data/ni-mini)")
+_NO_DATA = "give --data DIR (an NI-style directory such as ../shared/data/ni-mini)"
+
+
+def data_dir(given: str | os.PathLike | None) -> Path | None:
+    """`given`, or the default ni-mini directory when none is given; None unless it is a directory."""
+    data = Path(given) if given else default_data_dir()
+    return data if data is not None and data.is_dir() else None
+
+
+def data_dir_or_exit(parser: Any, given: str | None) -> Path:
+    """`data_dir`, with a usage error (exit 2) when there is no such directory."""
+    data = data_dir(given)
+    if data is None:
+        parser.error(_NO_DATA)
     return data
 
 
@@ -400,9 +409,9 @@ def scoring_benchmark(
     """
     from activeit.models import load_model
 
-    data = Path(data) if data is not None else default_data_dir()
-    if data is None or not Path(data).is_dir():
-        raise ConfigError("bench scoring: give --data DIR (an NI-style directory such as ../shared/data/ni-mini)")
+    data = data_dir(data)
+    if data is None:
+        raise ConfigError(f"bench scoring: {_NO_DATA}")
     work = build_workload(data, n_tasks, seed=seed)
     n_pairs = sum(len(v) * len(v[0]) for v in work.prompts)
     echo(f"workload: {len(work.tasks)} tasks from {data}, {n_pairs} pairs "
