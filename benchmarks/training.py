@@ -35,7 +35,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SEED = 1
-NI_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ni-mini"
 
 
 def step_timer():
@@ -145,9 +144,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--max-source-length", type=int, default=1024)
     parser.add_argument("--modes", default="lora,full")
-    parser.add_argument("--data", default=str(NI_MINI), help="NI-style directory (default: ../shared/data/ni-mini)")
+    parser.add_argument("--data", help="NI-style directory (default: ../shared/data/ni-mini)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
+
+    from activeit.bench import data_dir_or_exit
+
+    args.data = data_dir_or_exit(parser, args.data)
 
     import torch
     from transformers.utils import logging as hf_logging

@@ -37,7 +37,7 @@ def test_scoring_benchmark_on_a_tiny_model(tiny_causal_dir, ni_mini, tmp_path):
     assert any("a/b time ratio" in line for line in lines)
 
 
-@pytest.mark.parametrize("script", ["scoring.py", "generation.py", "workers.py"])
+@pytest.mark.parametrize("script", ["scoring.py", "generation.py", "workers.py", "training.py"])
 def test_benchmark_scripts_reject_a_missing_data_directory(script, tmp_path):
     path = Path(__file__).resolve().parents[1] / "benchmarks" / script
     run = subprocess.run([sys.executable, str(path), "--data", str(tmp_path / "missing")], capture_output=True,
