@@ -27,15 +27,17 @@ def main() -> None:
 
     from activeit.bench import build_workload, data_dir_or_exit, warm_up, workload_arguments
     from activeit.likelihood import generate, score
-    from activeit.models import load_model
+    from activeit.models import cpu_supports_bf16, load_model
     from activeit.workers import default_workers
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     workload_arguments(parser, tasks=5)
     parser.add_argument("--reps", type=int, default=2, help="timings per task and setting, the best counts (default 2)")
-    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--dtypes", help="comma-separated (default float32,bfloat16; float32 alone on a CPU "
+                                         "without bf16 instructions)")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
+    args.dtypes = args.dtypes or ("float32,bfloat16" if cpu_supports_bf16() else "float32")
 
     data = data_dir_or_exit(parser, args.data)
     work = build_workload(data, args.tasks)

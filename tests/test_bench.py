@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from activeit.bench import scoring_benchmark, spearman
+from activeit.errors import ConfigError
 
 
 def test_spearman_against_hand_computed_ranks():
@@ -22,10 +23,12 @@ def test_scoring_benchmark_on_a_tiny_model(tiny_causal_dir, ni_mini, tmp_path):
     out = tmp_path / "bench.json"
     lines: list[str] = []
     figures = scoring_benchmark(ni_mini, n_tasks=1, json_path=out, model=str(tiny_causal_dir), max_new_tokens=4,
-                                echo=lines.append)
+                                bf16="always", echo=lines.append)
     assert json.loads(out.read_text())["speedup_fp32"] == figures["speedup_fp32"]
     for key in "abc":
         assert figures[key]["seconds"] > 0 and figures[key]["tokens"] > 0
+    assert abs(figures["speedup_bf16"] - figures["a"]["seconds"] / figures["c"]["seconds"]) < 1e-9
+    assert figures["checks"]["Spearman PU c vs a"]["pass"] is not None and figures["bf16_skipped"] is None
     assert abs(figures["speedup_fp32"] - figures["a"]["seconds"] / figures["b"]["seconds"]) < 1e-9
     # the baseline runs every prompt token of every pair and the head on every position: more work
     assert figures["flop_ratio_fp32"] > 1.5
@@ -35,6 +38,24 @@ def test_scoring_benchmark_on_a_tiny_model(tiny_causal_dir, ni_mini, tmp_path):
     assert cmp["max_abs_dce"] <= 1e-4
     assert figures["memory_probe"]["tokens_run"] < figures["memory_probe"]["tokens_naive"]
     assert any("a/b time ratio" in line for line in lines)
+
+
+def test_scoring_benchmark_skips_bf16_where_the_cpu_would_emulate_it(tiny_causal_dir, ni_mini, monkeypatch):
+    """auto: no (c) on a CPU without bf16 instructions; its two checks say SKIP instead of passing or failing."""
+    import activeit.models as models
+
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    lines: list[str] = []
+    figures = scoring_benchmark(ni_mini, n_tasks=1, model=str(tiny_causal_dir), max_new_tokens=2, echo=lines.append)
+    assert figures["c"] is None and figures["speedup_bf16"] is None and figures["compare_bf16"] is None
+    assert "no bf16 instructions" in figures["bf16_skipped"] and not figures["cpu_bf16"]
+    assert set(figures["per_task"][0]["seconds"]) == {"a", "b"}
+    checks = figures["checks"]
+    assert checks["a/c time ratio (bf16)"]["pass"] is None and checks["Spearman PU c vs a"]["pass"] is None
+    assert checks["a/b time ratio (fp32)"]["pass"] is not None
+    assert sum("SKIP (no bf16 run)" in line for line in lines) == 2
+    with pytest.raises(ConfigError, match="bf16 must be one of"):
+        scoring_benchmark(ni_mini, n_tasks=1, model=str(tiny_causal_dir), bf16="sometimes")
 
 
 @pytest.mark.parametrize("script", ["scoring.py", "generation.py", "workers.py", "training.py"])

@@ -28,6 +28,25 @@ def test_missing_models_say_how_to_get_them(tmp_path, monkeypatch):
         alias_gguf("smollm2-135m")
 
 
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_explicit_bf16_on_a_cpu_without_bf16_instructions_warns(has_bf16, monkeypatch, caplog):
+    """auto falls back to float32 silently; an explicit bfloat16 runs, but emulated, so it is said once."""
+    import activeit.models as models
+
+    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: has_bf16)
+    models.warn_if_bf16_emulated.cache_clear()
+    cpu = torch.device("cpu")
+    with caplog.at_level("WARNING", logger="activeit.models"):
+        assert resolve_dtype("auto", cpu) == (torch.bfloat16 if has_bf16 else torch.float32)
+        assert not caplog.records
+        assert resolve_dtype("bfloat16", cpu) == resolve_dtype("bfloat16", cpu) == torch.bfloat16
+    models.warn_if_bf16_emulated.cache_clear()
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == ([] if has_bf16 else [warned[0]])
+    if not has_bf16:
+        assert "emulates bf16" in warned[0] and "dtype bfloat16" in warned[0]
+
+
 def test_dtype_and_device_resolution():
     cpu = torch.device("cpu")
     assert resolve_dtype("float32", cpu) == torch.float32

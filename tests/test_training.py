@@ -144,6 +144,22 @@ def test_effective_batch_size_sets_accumulation(pool, tiny_causal_dir):
     assert accumulation_steps(make_config(tiny_causal_dir, pool, "training.gradient_accumulation_steps=3")) == 3
 
 
+def test_bf16_true_on_a_cpu_without_bf16_instructions_warns(monkeypatch, caplog):
+    import activeit.models as models
+    import activeit.training as training
+
+    for module in (models, training):
+        monkeypatch.setattr(module, "cpu_supports_bf16", lambda: False)
+    models.warn_if_bf16_emulated.cache_clear()
+    cpu = torch.device("cpu")
+    with caplog.at_level("WARNING", logger="activeit.models"):
+        assert training.use_bf16("auto", cpu) is False and training.use_bf16(False, cpu) is False
+        assert not caplog.records
+        assert training.use_bf16(True, cpu) is True
+    models.warn_if_bf16_emulated.cache_clear()
+    assert len(caplog.records) == 1 and "training.bf16 true" in caplog.records[0].getMessage()
+
+
 def test_training_arguments(pool, tiny_causal_dir, tmp_path):
     cfg = make_config(tiny_causal_dir, pool, "training.best_metric=rougeL_cls", "seed=7", "training.bf16=true",
                       "training.lr_scheduler=constant_with_warmup", "training.warmup_steps=5")

@@ -23,6 +23,9 @@ import torch.nn.functional as F
 
 from activeit.errors import ConfigError
 
+BF16_CHOICES = ("auto", "always", "never")
+BF16_HELP = ("run (c), the engine in bf16: auto = only on a CPU with bf16 instructions (AVX512-BF16 or AMX); "
+             "elsewhere torch emulates bf16 and (c) takes several times the baseline")
 TARGETS = {"speedup_fp32": 5.0, "speedup_bf16": 10.0, "spearman_bf16": 0.99, "max_abs_dce_fp32": 1e-4,
            "peak_rss_gb": 3.0}
 
@@ -135,8 +138,17 @@ def _best_seconds(fn: Callable[[], Any], seconds: float) -> float:
     return best
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 1.5) -> float:
+def peak_size(dtype: torch.dtype) -> int:
+    """Side of the peak's square matmul: 2048, but 512 for bf16 on a CPU without bf16 instructions, where
+    torch emulates it (~1 GFLOP/s measured on an AVX2-only EPYC: one 2048² product would take ~18 s)."""
+    from activeit.models import cpu_supports_bf16
+
+    return 512 if dtype == torch.bfloat16 and not cpu_supports_bf16() else 2048
+
+
+def matmul_peak(dtype: torch.dtype, n: int | None = None, seconds: float = 1.5) -> float:
     """Best GFLOP/s of a large square torch.matmul over a short loop."""
+    n = n or peak_size(dtype)
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     return 2 * n ** 3 / _best_seconds(lambda: torch.matmul(a, b), seconds) / 1e9
 
@@ -400,15 +412,20 @@ def scoring_benchmark(
     model: str = "smollm2-135m",
     max_new_tokens: int = 64,
     seed: int = 0,
+    bf16: str = "auto",
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Time (a) the reference-style baseline, (b) the engine in float32 and (c) in bf16 on the
     prompt-uncertainty workload (n = 10 instances, K = 10 perturbations + the original).
 
-    Returns the figures (also written to `json_path`) and prints a table with PASS/MISS per target.
+    `bf16`: "auto" runs (c) only on a CPU with bf16 instructions (AVX512-BF16 or AMX): elsewhere torch
+    emulates bf16 and (c) would take several times the baseline. "always" runs it anyway, "never" skips it.
+    Returns the figures (also written to `json_path`) and prints a table with PASS/MISS/SKIP per target.
     """
-    from activeit.models import load_model
+    from activeit.models import cpu_supports_bf16, load_model
 
+    if bf16 not in BF16_CHOICES:
+        raise ConfigError(f"bench scoring: bf16 must be one of {', '.join(BF16_CHOICES)}, not {bf16!r}")
     data = data_dir(data)
     if data is None:
         raise ConfigError(f"bench scoring: {_NO_DATA}")
@@ -436,8 +453,17 @@ def scoring_benchmark(
     echo(f"engine workers (activeit.workers, b and c: scoring and label prefill): {workers}, "
          f"{max(1, torch.get_num_threads() // workers)} intra-op threads each; benchmarks/workers.py measures them")
     peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
-    echo(f"matmul peak (2048² torch.matmul): float32 {peaks['float32']:.0f} GFLOP/s, "
-         f"bf16 {peaks['bfloat16']:.0f} GFLOP/s")
+    echo(f"matmul peak (torch.matmul, {peak_size(torch.float32)}²; bf16 {peak_size(torch.bfloat16)}²): "
+         f"float32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.1f} GFLOP/s")
+    skip_c = None
+    if bf16 == "never":
+        skip_c = "not run (--bf16 never)"
+    elif bf16 == "auto" and not cpu_supports_bf16():
+        skip_c = (f"not run, this CPU has no bf16 instructions (AVX512-BF16/AMX), so torch emulates bf16 "
+                  f"({peaks['bfloat16']:.1f} GFLOP/s against {peaks['float32']:.0f} in float32) and dtype auto "
+                  "runs float32 here; --bf16 always runs it anyway")
+    if skip_c:
+        echo(f"(c) activeit bf16: {skip_c}")
 
     # the memory probe runs with only the float32 model loaded: its RSS is what scoring with SmolLM2 takes
     lm32 = load_model(model, dtype="float32", device="cpu")
@@ -449,18 +475,20 @@ def scoring_benchmark(
     echo(f"memory: 1,024-token prefix + 110 suffixes scored in {probe['seconds']:.1f} s, "
          f"{probe['forwards']} forward passes, {probe['tokens_run']} of {probe['tokens_naive']} naive tokens run; "
          f"peak RSS {probe['peak_rss_gb']:.2f} GB (the float32 model alone, packed weights included)")
-    lm16 = load_model(model, dtype="bfloat16", device="cpu")
-    warm_up(lm16)
-    # one task at a time, the three methods back to back in a rotating order, so that load from
-    # other processes on a shared machine falls on all three alike
+    # one task at a time, the methods back to back in a rotating order, so that load from
+    # other processes on a shared machine falls on all of them alike
     runners = {"a": lambda w: run_baseline(lm32, w, max_new_tokens=max_new_tokens),
-               "b": lambda w: run_engine(lm32, w, max_new_tokens=max_new_tokens),
-               "c": lambda w: run_engine(lm16, w, max_new_tokens=max_new_tokens)}
+               "b": lambda w: run_engine(lm32, w, max_new_tokens=max_new_tokens)}
+    if not skip_c:
+        lm16 = load_model(model, dtype="bfloat16", device="cpu")
+        warm_up(lm16)
+        runners["c"] = lambda w: run_engine(lm16, w, max_new_tokens=max_new_tokens)
+    keys = "".join(runners)
     results = {key: Result() for key in runners}
     per_task = []
     for t, (name, prompts) in enumerate(zip(work.tasks, work.prompts)):
         seconds, stalls = {}, {}
-        for key in ("abc" * 2)[t % 3:t % 3 + 3]:
+        for key in (keys * 2)[t % len(keys):t % len(keys) + len(keys)]:
             stall = cpu_stall_seconds()
             with rss.phase(key):
                 r = runners[key](Workload([name], [prompts]))
@@ -468,29 +496,33 @@ def scoring_benchmark(
             results[key].extend(r)
             seconds[key] = r.seconds
         per_task.append({"task": name, "seconds": seconds, "cpu_stall_seconds": stalls})
-        echo(f"  {name[:40]:40} a {seconds['a']:6.1f} s  b {seconds['b']:5.1f} s  c {seconds['c']:5.1f} s  "
-             f"a/b {seconds['a'] / seconds['b']:4.1f}x  a/c {seconds['a'] / seconds['c']:4.1f}x  "
-             f"cpu stall {sum(stalls.values()):5.1f} s")
+        echo(f"  {name[:40]:40} a {seconds['a']:6.1f} s  b {seconds['b']:5.1f} s  "
+             + (f"c {seconds['c']:5.1f} s  " if "c" in seconds else "")
+             + f"a/b {seconds['a'] / seconds['b']:4.1f}x  "
+             + (f"a/c {seconds['a'] / seconds['c']:4.1f}x  " if "c" in seconds else "")
+             + f"cpu stall {sum(stalls.values()):5.1f} s")
     rss.close()
     # a burst of load from other processes can hold one short peak loop down: measure again, keep the best
     again = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
     peaks = {dtype: max(peaks[dtype], again[dtype]) for dtype in peaks}
-    echo(f"matmul peak again after the timings: float32 {again['float32']:.0f} GFLOP/s, bf16 {again['bfloat16']:.0f} "
+    echo(f"matmul peak again after the timings: float32 {again['float32']:.0f} GFLOP/s, bf16 {again['bfloat16']:.1f} "
          "GFLOP/s (the higher of the two counts)")
-    a, b, c = results["a"], results["b"], results["c"]
+    a, b, c = results["a"], results["b"], results.get("c")
     for key, r in results.items():
         r.peak_rss_gb = rss.peaks.get(key, 0.0)
 
-    cmp_b, cmp_c = _compare(a, b), _compare(a, c)
+    cmp_b = _compare(a, b)
+    cmp_c = _compare(a, c) if c else None
     figures: dict[str, Any] = {
         "tasks": work.tasks, "pairs": n_pairs, "threads": torch.get_num_threads(), "engine_workers": workers,
         "allocator_tuned": tuned,
         "engine_packed_linears": packed, "packing_speedups": speedups,
         "matmul_peak_gflops": peaks, "memory_probe": probe, "load_average_end": os.getloadavg()[0],
-        "per_task": per_task,
+        "per_task": per_task, "cpu_bf16": cpu_supports_bf16(), "bf16_skipped": skip_c, "c": None,
     }
-    rows = [("a", "baseline float32", a, "float32"), ("b", "activeit float32", b, "float32"),
-            ("c", "activeit bf16", c, "bfloat16")]
+    rows = [("a", "baseline float32", a, "float32"), ("b", "activeit float32", b, "float32")]
+    if c:
+        rows.append(("c", "activeit bf16", c, "bfloat16"))
     echo(f"{'':2}{'method':18}{'seconds':>9}{'labels s':>10}{'tokens/s':>10}{'GFLOP/s':>9}{'of peak':>9}"
          f"{'peak RSS':>10}")
     for key, name, r, dtype in rows:
@@ -504,31 +536,36 @@ def scoring_benchmark(
     echo(f"weight-matmul FLOPs: the baseline runs {figures['flop_ratio_fp32']:.2f}x those of (b) (what prefix reuse "
          "and head-on-targets save; beyond it a speed-up has to come from running faster per FLOP)")
     figures["speedup_fp32"] = a.seconds / b.seconds
-    figures["speedup_bf16"] = a.seconds / c.seconds
+    figures["speedup_bf16"] = a.seconds / c.seconds if c else None
     figures["compare_fp32"], figures["compare_bf16"] = cmp_b, cmp_c
     engine_rss = probe["peak_rss_gb"]
     echo("(FLOP/s: weight matmuls actually run, 2·params per position; (a) computes the full head on every "
          "position. Peak RSS: sampled during each method, with both models and their packed weights loaded; "
          "the RSS target is checked on the memory probe, one model.)")
-    echo(f"labels equal to the baseline's: fp32 {cmp_b['labels_equal']}/{cmp_b['labels']}, "
-         f"bf16 {cmp_c['labels_equal']}/{cmp_c['labels']}")
+    echo(f"labels equal to the baseline's: fp32 {cmp_b['labels_equal']}/{cmp_b['labels']}"
+         + (f", bf16 {cmp_c['labels_equal']}/{cmp_c['labels']}" if cmp_c else ""))
     checks = [
         ("a/b time ratio (fp32)", figures["speedup_fp32"], ">=", TARGETS["speedup_fp32"], "{:.2f}x"),
         ("a/c time ratio (bf16)", figures["speedup_bf16"], ">=", TARGETS["speedup_bf16"], "{:.2f}x"),
         ("max |Δ mean CE| b vs a", cmp_b["max_abs_dce"], "<=", TARGETS["max_abs_dce_fp32"], "{:.2e}"),
-        ("Spearman PU c vs a", cmp_c["spearman_pu"], ">=", TARGETS["spearman_bf16"], "{:.4f}"),
+        ("Spearman PU c vs a", cmp_c and cmp_c["spearman_pu"], ">=", TARGETS["spearman_bf16"], "{:.4f}"),
         ("peak RSS scoring (GB)", engine_rss, "<=", TARGETS["peak_rss_gb"], "{:.2f}"),
     ]
     figures["checks"] = {}
     for name, value, op, target, fmt in checks:
+        if value is None:
+            figures["checks"][name] = {"value": None, "target": target, "pass": None}
+            echo(f"  {name:28}{'-':>12}  target {op} {fmt.format(target):<10} SKIP (no bf16 run)")
+            continue
         ok = value >= target if op == ">=" else value <= target
         figures["checks"][name] = {"value": value, "target": target, "pass": bool(ok)}
         echo(f"  {name:28}{fmt.format(value):>12}  target {op} {fmt.format(target):<10} {'PASS' if ok else 'MISS'}")
     stall = sum(sum(x["cpu_stall_seconds"].values()) for x in per_task)
     figures["cpu_stall_seconds"] = stall
-    echo(f"  (Spearman PU b vs a: {cmp_b['spearman_pu']:.4f}; max |Δ PU| c vs a: {cmp_c['max_abs_dpu']:.2e}; "
-         f"load average at the end {figures['load_average_end']:.2f})")
-    if stall > 0.05 * (a.seconds + b.seconds + c.seconds):
+    echo(f"  (Spearman PU b vs a: {cmp_b['spearman_pu']:.4f}; "
+         + (f"max |Δ PU| c vs a: {cmp_c['max_abs_dpu']:.2e}; " if cmp_c else "")
+         + f"load average at the end {figures['load_average_end']:.2f})")
+    if stall > 0.05 * sum(r.seconds for r in results.values()):
         echo(f"  WARNING: runnable tasks waited {stall:.0f} s for a CPU during the timings: other processes were "
              "running, so the ratios above are unreliable; run again on an idle machine.")
     if json_path is not None:

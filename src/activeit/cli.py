@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,6 +34,12 @@ SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a config key: --set scoring.perturbations=5 (value parsed as YAML). Repeatable."),
 ]
+
+
+class BenchBf16(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
 
 
 def _load(config: Path, overrides: list[str] | None):
@@ -375,11 +382,14 @@ def bench_scoring(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the figures to this JSON file.")] = None,
     data: Annotated[Optional[Path], typer.Option(help="NI-style directory (default: ../shared/data/ni-mini).")] = None,
     tasks: Annotated[int, typer.Option(help="Tasks to use, spread over the sorted names.")] = 5,
+    bf16: Annotated[BenchBf16, typer.Option(
+        help="Time (c), the engine in bf16? auto: only where the CPU has bf16 instructions (AVX512-BF16, AMX); "
+             "without them torch emulates bf16 and its matmuls run ~100x slower than float32.")] = BenchBf16.auto,
 ) -> None:
     """Prompt-uncertainty scoring: reference-style baseline vs the engine in float32 and bf16 (SmolLM2)."""
     from activeit.bench import scoring_benchmark
 
-    scoring_benchmark(data, n_tasks=tasks, json_path=json_path, echo=typer.echo)
+    scoring_benchmark(data, n_tasks=tasks, json_path=json_path, bf16=bf16.value, echo=typer.echo)
 
 
 def main(argv: list[str] | None = None) -> None:

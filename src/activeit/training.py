@@ -34,7 +34,8 @@ import torch
 from activeit import atomic
 from activeit.config import Config
 from activeit.errors import ConfigError, RunStateError
-from activeit.models import LoadedModel, cpu_supports_bf16, load_model, resolve_device, resolve_dtype
+from activeit.models import (LoadedModel, cpu_supports_bf16, load_model, resolve_device, resolve_dtype,
+                             warn_if_bf16_emulated)
 from activeit.prompts import encode, model_prompt, training_target
 from activeit.rng import make_rng
 from activeit.tasks import Instance, Task, TaskLibrary
@@ -118,6 +119,8 @@ def use_bf16(setting: bool | str, device: torch.device) -> bool:
         if device.type == "cuda":
             return torch.cuda.is_bf16_supported()
         return device.type == "cpu" and cpu_supports_bf16()
+    if setting:
+        warn_if_bf16_emulated(device.type, "training.bf16 true")
     return bool(setting)
 
 
