@@ -7,7 +7,7 @@ baseline, (b) the likelihood engine in float32, (c) the engine in bf16; print ra
 Default: 5 of the 25 ni-mini tasks, spread over the sorted names (the baseline alone needs ~1 min a task
 on 2 cores, so all 25 would not fit the 10-minute budget). On this project's 2-core EPYC (no AMX) the whole
 run takes 10.3-12.2 minutes, 7.5-8.4 of them the baseline; on a 2-core Xeon with AMX it took about 5. On a
-CPU without bf16 instructions (an AVX2-only EPYC: 11.2 minutes) (c) is left out unless --bf16 always.
+CPU without bf16 instructions (an AVX2-only EPYC: 11.0-11.2 minutes) (c) is left out unless --bf16 always.
 
 Targets (likelihood-engine issue): a/b >= 5x, a/c >= 10x on 2 CPU cores, max |Δ mean CE| (b vs a) <= 1e-4,
 Spearman of per-task prompt uncertainty (c vs a) >= 0.99, peak RSS < 3 GB; whole run < 10 minutes.
