@@ -42,7 +42,7 @@ def test_explicit_bf16_on_a_cpu_without_bf16_instructions_warns(has_bf16, monkey
         assert resolve_dtype("bfloat16", cpu) == resolve_dtype("bfloat16", cpu) == torch.bfloat16
     models.warn_if_bf16_emulated.cache_clear()
     warned = [r.getMessage() for r in caplog.records]
-    assert warned == ([] if has_bf16 else [warned[0]])
+    assert len(warned) == (0 if has_bf16 else 1)
     if not has_bf16:
         assert "emulates bf16" in warned[0] and "dtype bfloat16" in warned[0]
 
