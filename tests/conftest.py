@@ -73,6 +73,19 @@ def tiny_causal_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_causal_dir(tiny_causal_dir, tmp_path_factory) -> Path:
+    """The tiny Llama with other random weights (a second model whose answers differ)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-llama-b")
+    torch.manual_seed(1)
+    LlamaForCausalLM(LlamaConfig.from_pretrained(tiny_causal_dir)).save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_causal_dir).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_seq2seq_dir(tmp_path_factory) -> Path:
     """A 2-layer T5 with random weights and a tokenizer that appends </s>, as T5's does."""
     import torch

@@ -75,8 +75,10 @@ def test_errors_have_no_traceback(tmp_path):
 def test_help_lists_contract_commands():
     proc = subprocess.run([sys.executable, "-m", "activeit", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
-    for command in ("tasks", "prompt", "validate"):
-        assert command in proc.stdout
+    listed = set(proc.stdout.replace("│", " ").split())
+    for command in ("tasks", "prompt", "validate", "score", "select", "train", "evaluate", "metrics", "run", "status",
+                    "report", "demo", "bench", "judge"):
+        assert command in listed, command
 
 
 def tiny_yaml(tmp_path, model_dir, **extra):
@@ -143,3 +145,23 @@ def test_select_by_hand_equals_the_pipelines_round_zero_pick(capsys, tmp_path, t
     code, out, _ = run(capsys, "select", str(config), "--scores", str(tmp_path / "r" / "round_0" / "scores" / "tasks.json"),
                        "--set", "strategy.name=random")
     assert code == 0 and out.split() == (tmp_path / "r" / "round_0" / "picked.txt").read_text().split()
+
+
+def test_judge(capsys, tmp_path, tiny_causal_dir, other_causal_dir):
+    import yaml
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("".join(json.dumps({"id": f"q{i}", "instruction": text}) + "\n" for i, text in enumerate(
+        ["Write a greeting.", "Add the numbers 1 2 3.", "Reverse the word fox."])))
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model": {"dtype": "float32"}, "prompt": {"stop_strings": []}}))
+    code, out, _ = run(capsys, "judge", "--a", str(tiny_causal_dir), "--b", str(other_causal_dir), "--questions",
+                       str(questions), "--judge", str(tiny_causal_dir), "--config", str(config), "--max-new-tokens", "4",
+                       "--out", str(tmp_path / "o"))
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert code == 0
+    assert f"A {summary['wins']} wins, {summary['ties']} ties, {summary['losses']} losses of 3" in out
+    assert len((tmp_path / "o" / "answers_b.jsonl").read_text().splitlines()) == 3
+    code, _, err = run(capsys, "judge", "--a", "x", "--b", "y", "--questions", str(tmp_path / "absent.jsonl"),
+                       "--out", str(tmp_path / "p"))
+    assert code == 2 and err.startswith("error: ") and "absent.jsonl" in err and "Traceback" not in err

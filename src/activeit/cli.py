@@ -374,6 +374,41 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     typer.echo(f"wrote {out}")
 
 
+@app.command()
+def judge(
+    a: Annotated[str, typer.Option("--a", help="Side A: a run directory (its final model), a round directory, or a model name.")],
+    b: Annotated[str, typer.Option("--b", help="Side B: same forms as --a.")],
+    questions: Annotated[Path, typer.Option("--questions", help="JSONL of {id?, instruction, input?} (Self-Instruct's user-oriented format works).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for answers, verdicts.jsonl and summary.json (resumed if it exists).")],
+    judge_: Annotated[str, typer.Option("--judge", help="A local model name/directory, or an OpenAI-compatible URL "
+                                                       "(key from $ACTIVEIT_JUDGE_API_KEY or $OPENAI_API_KEY).")] = "smollm2-135m",
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Model name sent to a URL judge "
+                                                                            "(default: $ACTIVEIT_JUDGE_MODEL, else gpt-4).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Settings for models outside a run and for a local judge "
+                                                                    "(prompt format, dtype, generation); default: built-in defaults.")] = None,
+    set_: SetOpt = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1, help="Answer length limit (default: evaluation.max_new_tokens of each side's config).")] = None,
+) -> None:
+    """Which model answers user instructions better? A judge compares A's and B's answers pairwise.
+
+    Each pair is judged in both orders; a side wins only when preferred both times, otherwise it
+    is a tie. Writes OUT/answers_a.jsonl, OUT/answers_b.jsonl, OUT/verdicts.jsonl and
+    OUT/summary.json {wins, ties, losses} (counted for A). The default local judge, SmolLM2-135M,
+    is only good for trying the command; pass a strong model or a URL for real comparisons.
+    """
+    from activeit.config import load_config
+    from activeit.judge import run_judge
+
+    cfg = load_config(config, set_ or [])
+    summary = run_judge(a, b, questions, out, judge=judge_, cfg=cfg, url_model=judge_model,
+                        max_new_tokens=max_new_tokens, progress=sys.stderr.isatty(), echo=_echo)
+    rate = summary["win_rate"]
+    rate_text = f"A win rate {100 * rate:.1f}%" if rate is not None else "no valid verdicts"
+    invalid = f", {summary['invalid']} invalid" if summary["invalid"] else ""
+    typer.echo(f"A {summary['wins']} wins, {summary['ties']} ties, {summary['losses']} losses of {summary['n']}{invalid}: {rate_text}")
+    typer.echo(f"wrote {out / 'verdicts.jsonl'} and {out / 'summary.json'}")
+
+
 # --------------------------------------------------------------------------- benchmarks
 
 

@@ -1,0 +1,530 @@
+"""Pairwise judging of two models' answers (`activeit judge`): wins, ties and losses of A against B.
+
+The paper's Self-Instruct evaluation asks a judge (GPT-4) which of two answers to a user
+instruction is better. Judges favour whichever answer they read first, so every pair is
+judged twice, once in each order; a side wins only when the judge prefers it both times, and
+any disagreement is a tie. Identical answers are ties without asking. The judge is a local
+model (the next-token probabilities of "1" and "2" decide; fast and deterministic) or an
+OpenAI-compatible chat-completions URL (the reply's last `[[1]]` / `[[2]]` / `[[tie]]`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from activeit import atomic
+from activeit.config import Config
+from activeit.errors import ConfigError, RunStateError, TaskFormatError
+
+log = logging.getLogger(__name__)
+
+Choice = Literal["1", "2", "tie"]
+Verdict = Literal["a", "b", "tie", "invalid"]
+
+DEFAULT_JUDGE = "smollm2-135m"
+DEFAULT_URL_MODEL = "gpt-4"
+CHUNK = 32
+"""Questions judged between two checkpoints of the partial verdicts file."""
+
+SYSTEM = (
+    "You are an impartial judge. You compare two responses to the same user instruction and decide "
+    "which one follows the instruction better: correct, helpful, relevant and complete. The order in "
+    "which the responses appear must not influence you, nor their length unless it matters."
+)
+LOCAL_ASK = "Which response is better? Answer with the number of the better response only: 1 or 2."
+URL_ASK = ("Which response is better? Explain briefly, then end your reply with your verdict on its own "
+           "line: [[1]] if Response 1 is better, [[2]] if Response 2 is better, or [[tie]] if they are equally good.")
+_VERDICT = re.compile(r"\[\[\s*(1|2|tie)\s*\]\]", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- questions
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    instruction: str
+    input: str = ""
+
+
+def read_questions(path: str | os.PathLike) -> list[Question]:
+    """Questions from JSONL (or a JSON list): `{id?, instruction, input?}`.
+
+    Self-Instruct's `user_oriented_instructions.jsonl` form also works: the input is taken from
+    `instances[0].input`. Missing ids become `<file stem>-<index>`; ids must be unique.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TaskFormatError(f"{path}: questions file not found") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise TaskFormatError(f"{path}: not a valid UTF-8 JSON file ({e})") from None
+        if not isinstance(records, list):
+            raise TaskFormatError(f"{path}: a JSON questions file must be a list of records")
+    else:
+        records = atomic.read_jsonl(path, TaskFormatError)
+    questions, seen = [], set()
+    for i, rec in enumerate(records):
+        where = f"{path}: record {i + 1}"
+        if not isinstance(rec, dict):
+            raise TaskFormatError(f"{where}: must be an object with 'instruction' (and optionally 'id', 'input')")
+        instruction = rec.get("instruction")
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise TaskFormatError(f"{where}: missing or empty 'instruction'")
+        inp = rec.get("input")
+        if inp is None and isinstance(rec.get("instances"), list) and rec["instances"]:
+            first = rec["instances"][0]
+            inp = first.get("input") if isinstance(first, dict) else None
+        if inp is not None and not isinstance(inp, str):
+            raise TaskFormatError(f"{where}: 'input' must be a string")
+        qid = rec.get("id", f"{path.stem}-{i}")
+        if not isinstance(qid, (str, int)) or isinstance(qid, bool):
+            raise TaskFormatError(f"{where}: 'id' must be a string or an integer")
+        qid = str(qid)
+        if qid in seen:
+            raise TaskFormatError(f"{where}: duplicate id {qid!r}")
+        seen.add(qid)
+        questions.append(Question(qid, instruction.strip(), (inp or "").strip()))
+    if not questions:
+        raise TaskFormatError(f"{path}: no questions")
+    return questions
+
+
+# --------------------------------------------------------------------------- the two sides
+
+
+@dataclass(frozen=True)
+class Side:
+    """A model to answer the questions: what to load, and the config it was trained with."""
+
+    spec: str
+    """What the user passed (run directory, round directory or model name)."""
+    model: str
+    """What `training.load_trained` loads."""
+    cfg: Config
+
+
+def _run_root(path: Path) -> Path | None:
+    """The run directory holding `path` (itself or up to 4 levels up), if any."""
+    for d in [path, *path.parents][:5]:
+        if (d / "config.yaml").is_file() and ((d / "manifest.json").is_file() or any(d.glob("round_*"))
+                                               or any(d.glob("seed_*"))):
+            return d
+    return None
+
+
+def _has_model(path: Path) -> bool:
+    from activeit.training import ADAPTER_DIR, MODEL_DIR
+
+    return any((path / p).exists() for p in (ADAPTER_DIR, MODEL_DIR, "adapter_config.json", "config.json"))
+
+
+def final_models(root: Path) -> list[Path]:
+    """The last trained round of every strategy × seed of a run, in config order."""
+    from activeit.pipeline import RunLayout, Track, load_run
+
+    cfg, manifest = load_run(root)
+    layout = RunLayout(root, cfg.strategies, cfg.seeds)
+    found: list[Path] = []
+    for seed in cfg.seeds:
+        for strategy in cfg.strategies:
+            track = Track(seed, strategy)
+            done = [i for i in range(cfg.rounds.count) if manifest.entry(layout.key(track, i, "train")) is not None]
+            if done and layout.round_dir(track, max(done)) not in found:
+                found.append(layout.round_dir(track, max(done)))
+    return found
+
+
+def _last_round(track_dir: Path) -> Path | None:
+    rounds = [(int(m.group(1)), d) for d in track_dir.glob("round_*")
+              if (m := re.fullmatch(r"round_(\d+)", d.name)) and _has_model(d)]
+    return max(rounds)[1] if rounds else None
+
+
+def resolve_side(spec: str, default_cfg: Config) -> Side:
+    """A run directory (its final model), a track or round directory inside a run, or a model name.
+
+    Models inside a run answer with the run's config (base model, prompt format, dtype); other
+    models with `default_cfg`.
+    """
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        return Side(spec, spec, default_cfg)
+    root = _run_root(path)
+    cfg = default_cfg
+    if root is not None:
+        from activeit.pipeline import load_run
+
+        cfg, _ = load_run(root)
+    if root is not None and path.resolve() == root.resolve():
+        finals = final_models(root)
+        if not finals:
+            raise RunStateError(f"{spec}: no round of this run has finished training yet")
+        if len(finals) > 1:
+            listing = ", ".join(str(p) for p in finals)
+            raise RunStateError(f"{spec} holds {len(finals)} trained strategies/seeds; pass one of: {listing}")
+        return Side(spec, str(finals[0]), cfg)
+    if _has_model(path):
+        return Side(spec, str(path), cfg)
+    last = _last_round(path)
+    if last is None:
+        raise RunStateError(f"{spec}: no trained model here (a run, track or round directory, or a model directory)")
+    return Side(spec, str(last), cfg)
+
+
+def answer_prompt(question: Question, tokenizer: Any, cfg: Config, *, causal: bool) -> str:
+    """The Tk-Instruct prompt with the instruction as definition, as instruction datasets are trained."""
+    from activeit.prompts import build_source, model_prompt
+
+    source = build_source(question.instruction, [], question.input, tokenizer=tokenizer,
+                          max_source_length=cfg.prompt.max_source_length)
+    return model_prompt(source, causal=causal, tokenizer=tokenizer, chat_template=cfg.model.chat_template)
+
+
+def answer_questions(side: Side, questions: Sequence[Question], *, max_new_tokens: int | None = None,
+                     progress: bool = True) -> list[dict[str, Any]]:
+    """Greedy answers of one side, one record per question."""
+    from activeit.evaluate import generate_texts
+    from activeit.training import load_trained
+
+    lm = load_trained(side.model, side.cfg)
+    prompts = [answer_prompt(q, lm.tokenizer, side.cfg, causal=lm.causal) for q in questions]
+    texts = generate_texts(lm, prompts, max_new_tokens=max_new_tokens or side.cfg.evaluation.max_new_tokens,
+                           stop_strings=side.cfg.prompt.stop_strings, batch_size=side.cfg.evaluation.batch_size,
+                           progress=progress)
+    return [{"id": q.id, "instruction": q.instruction, "input": q.input, "prompt": p, "answer": t}
+            for q, p, t in zip(questions, prompts, texts)]
+
+
+# --------------------------------------------------------------------------- judges
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One question with two responses in the order the judge reads them."""
+
+    question: Question
+    first: str
+    second: str
+
+
+def judge_message(pair: Pair, ask: str) -> str:
+    q = pair.question
+    parts = [f"### Instruction\n{q.instruction}"]
+    if q.input:
+        parts.append(f"### Input\n{q.input}")
+    parts += [f"### Response 1\n{pair.first or '(empty)'}", f"### Response 2\n{pair.second or '(empty)'}", ask]
+    return "\n\n".join(parts)
+
+
+class LocalJudge:
+    """A local model: the response whose number gets the higher next-token probability is better."""
+
+    def __init__(self, spec: str, cfg: Config):
+        from activeit.training import load_trained
+
+        self.spec = spec
+        self.lm = load_trained(spec, cfg)
+        tok = self.lm.tokenizer
+        self.chat = self.lm.causal and bool(getattr(tok, "chat_template", None))
+        lead = "" if self.chat or not self.lm.causal else " "
+        self.options = [list(tok(lead + c, add_special_tokens=False)["input_ids"]) for c in ("1", "2")]
+        if not all(self.options) or self.options[0] == self.options[1]:
+            raise ConfigError(f"judge {spec!r}: its tokenizer cannot tell '1' from '2'")
+
+    def prompt(self, pair: Pair) -> str:
+        text = judge_message(pair, LOCAL_ASK)
+        tok = self.lm.tokenizer
+        if self.chat:
+            return tok.apply_chat_template([{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+                                           tokenize=False, add_generation_prompt=True)
+        text = f"{SYSTEM}\n\n{text}\nBetter response:"
+        return text if self.lm.causal else text + " "
+
+    def choose(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
+        from activeit.likelihood import score
+
+        prompts = [self.prompt(p) for p in pairs]
+        scores = score(self.lm, [p for p in prompts for _ in self.options],
+                       [o for _ in prompts for o in self.options], batch_size=16)
+        out = []
+        for i in range(len(pairs)):
+            lp1, lp2 = (-s.mean_ce * s.n_tokens for s in scores[2 * i: 2 * i + 2])
+            choice: Choice = "1" if lp1 > lp2 else "2" if lp2 > lp1 else "tie"
+            out.append({"choice": choice, "logprob_1": lp1, "logprob_2": lp2})
+        return out
+
+
+class UrlJudge:
+    """An OpenAI-compatible chat-completions endpoint (a local server, or an API the user chose)."""
+
+    def __init__(self, url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0,
+                 retries: int = 3, max_tokens: int = 512):
+        self.spec = url
+        self.url = url if url.rstrip("/").endswith("/chat/completions") else (
+            url.rstrip("/") + ("/chat/completions" if url.rstrip("/").endswith("/v1") else "/v1/chat/completions"))
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.retries = retries
+        self.max_tokens = max_tokens
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        for attempt in range(self.retries + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read().decode("utf-8"))
+            except urllib.error.HTTPError as e:
+                if e.code not in (408, 429, 500, 502, 503, 504) or attempt == self.retries:
+                    detail = e.read().decode("utf-8", "replace")[:200]
+                    raise ConfigError(f"judge {self.url}: HTTP {e.code} {e.reason}: {detail}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                if attempt == self.retries:
+                    raise ConfigError(f"judge {self.url}: cannot reach it ({getattr(e, 'reason', e)})") from None
+            except json.JSONDecodeError:
+                raise ConfigError(f"judge {self.url}: the reply is not JSON") from None
+            time.sleep(min(2.0 ** attempt, 30.0))
+        raise AssertionError("unreachable")
+
+    def choose(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
+        out = []
+        for pair in pairs:
+            body = {"model": self.model, "temperature": 0, "max_tokens": self.max_tokens,
+                    "messages": [{"role": "system", "content": SYSTEM},
+                                 {"role": "user", "content": judge_message(pair, URL_ASK)}]}
+            reply = self._post(body)
+            try:
+                text = reply["choices"][0]["message"]["content"] or ""
+            except (KeyError, IndexError, TypeError):
+                raise ConfigError(f"judge {self.url}: unexpected reply (no choices[0].message.content)") from None
+            out.append({"choice": parse_choice(text), "reply": text})
+        return out
+
+
+def parse_choice(text: str) -> Choice | None:
+    """The last `[[1]]`, `[[2]]` or `[[tie]]` in a judge's reply (None when there is none)."""
+    found = _VERDICT.findall(text)
+    return found[-1].lower() if found else None  # type: ignore[return-value]
+
+
+def is_url(spec: str) -> bool:
+    return re.match(r"https?://", spec) is not None
+
+
+def url_model_name(url_model: str | None) -> str:
+    return url_model or os.environ.get("ACTIVEIT_JUDGE_MODEL") or DEFAULT_URL_MODEL
+
+
+def make_judge(spec: str, cfg: Config, *, url_model: str | None = None) -> LocalJudge | UrlJudge:
+    if is_url(spec):
+        key = os.environ.get("ACTIVEIT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        return UrlJudge(spec, url_model_name(url_model), api_key=key)
+    return LocalJudge(spec, cfg)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def combine(a_first: Choice | None, b_first: Choice | None) -> Verdict:
+    """A side wins only when preferred in both orders; a disagreement is a tie, a missing choice invalid.
+
+    `a_first` is the judge's choice with A shown as response 1, `b_first` with B shown as response 1.
+    """
+    if a_first is None or b_first is None:
+        return "invalid"
+    if a_first == "1" and b_first == "2":
+        return "a"
+    if a_first == "2" and b_first == "1":
+        return "b"
+    return "tie"
+
+
+def position_free_margin(a_first: dict[str, float], b_first: dict[str, float]) -> float:
+    """How much a local judge prefers A, in log-probability, with its bias towards a slot cancelled.
+
+    With A first the judge's log-odds of "1" over "2" are m + c, with B first -m + c, where c is
+    its preference for a position; half their difference is m (balanced position calibration,
+    Wang et al. 2023). Kept in each verdict record for analysis; the verdict itself follows `combine`.
+    """
+    return ((a_first["logprob_1"] - a_first["logprob_2"]) - (b_first["logprob_1"] - b_first["logprob_2"])) / 2
+
+
+def summarize(verdicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """`{wins, ties, losses}` from A's side, plus `invalid`, `n` and win rates over the valid verdicts."""
+    counts = {v: sum(r["verdict"] == v for r in verdicts) for v in ("a", "tie", "b", "invalid")}
+    valid = counts["a"] + counts["tie"] + counts["b"]
+    return {
+        "wins": counts["a"], "ties": counts["tie"], "losses": counts["b"], "invalid": counts["invalid"],
+        "n": len(verdicts),
+        "win_rate": counts["a"] / valid if valid else None,
+        "win_rate_ties_half": (counts["a"] + counts["tie"] / 2) / valid if valid else None,
+    }
+
+
+def judge_pairs(judge: Callable[[], LocalJudge | UrlJudge], questions: Sequence[Question], answers_a: Sequence[str],
+                answers_b: Sequence[str]) -> list[dict[str, Any]]:
+    """Verdict records for questions, each judged in both orders (identical answers: a tie, unasked).
+
+    `judge` returns the judge, so that it is only loaded when some answers differ.
+    """
+    if not len(questions) == len(answers_a) == len(answers_b):
+        raise ValueError(f"{len(questions)} questions but {len(answers_a)} and {len(answers_b)} answers")
+    records: list[dict[str, Any] | None] = [None] * len(questions)
+    asked, pairs = [], []
+    for i, (q, a, b) in enumerate(zip(questions, answers_a, answers_b)):
+        base = {"id": q.id, "instruction": q.instruction, "input": q.input, "answer_a": a, "answer_b": b}
+        if a.strip() == b.strip():
+            records[i] = {**base, "verdict": "tie", "a_first": None, "b_first": None, "identical": True}
+        else:
+            records[i] = base
+            asked.append(i)
+            pairs += [Pair(q, a, b), Pair(q, b, a)]
+    choices = judge().choose(pairs) if pairs else []
+    for j, i in enumerate(asked):
+        a_first, b_first = choices[2 * j], choices[2 * j + 1]
+        records[i] = {**records[i], "verdict": combine(a_first["choice"], b_first["choice"]),
+                      "a_first": a_first, "b_first": b_first, "identical": False}
+        if "logprob_1" in a_first and "logprob_1" in b_first:
+            records[i]["margin"] = position_free_margin(a_first, b_first)
+    return records  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[:16]
+
+
+def _model_stamp(model: str) -> Any:
+    """What identifies a model's weights: a local directory's file sizes and times, else the name."""
+    path = Path(model)
+    if not path.exists():
+        return model
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return [str(path.resolve())] + [[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def _chunks(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(start + size, n))
+
+
+def run_judge(
+    a: str,
+    b: str,
+    questions_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    judge: str = DEFAULT_JUDGE,
+    cfg: Config | None = None,
+    url_model: str | None = None,
+    max_new_tokens: int | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
+    """`activeit judge`: answers of A and B, verdicts in both orders, `summary.json` {wins, ties, losses}.
+
+    Writes OUT/answers_a.jsonl, OUT/answers_b.jsonl, OUT/verdicts.jsonl, OUT/summary.json (all
+    atomically) and OUT/manifest.json; a rerun skips the steps whose inputs did not change, and an
+    interrupted judging resumes from its last checkpoint.
+    """
+    from tqdm import tqdm
+
+    from activeit.pipeline import Manifest
+
+    cfg = cfg or Config()
+    out = Path(out)
+    questions = read_questions(questions_path)
+    sides = {"a": resolve_side(a, cfg), "b": resolve_side(b, cfg)}
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out)
+
+    def done(step: str, digest: str, *files: Path) -> bool:
+        entry = manifest.entry(step)
+        return entry is not None and entry["hash"] == digest and all(f.is_file() for f in files)
+
+    q_digest = _digest([q.__dict__ for q in questions])
+    answers: dict[str, list[str]] = {}
+    for key, side in sides.items():
+        path = out / f"answers_{key}.jsonl"
+        digest = _digest({"questions": q_digest, "model": _model_stamp(side.model), "max_new_tokens": max_new_tokens,
+                          **{s: side.cfg.section(s) for s in ("model", "prompt", "evaluation")}})
+        if done(f"answers_{key}", digest, path):
+            rows = atomic.read_jsonl(path, RunStateError)
+            echo(f"{key.upper()}: answers reused from {path}")
+        else:
+            echo(f"{key.upper()}: answering {len(questions)} questions with {side.model}")
+            started = time.perf_counter()
+            rows = answer_questions(side, questions, max_new_tokens=max_new_tokens, progress=progress)
+            atomic.write_jsonl(path, rows)
+            manifest.finish(f"answers_{key}", digest, {"spec": side.spec, "model": side.model}, [path.name],
+                            time.perf_counter() - started)
+        answers[key] = [r["answer"] for r in rows]
+
+    url = is_url(judge)
+    judge_id = ({"url": judge, "model": url_model_name(url_model)} if url
+                else {"model": _model_stamp(judge), "cfg": cfg.section("model")})
+    digest = _digest({"questions": q_digest, "a": answers["a"], "b": answers["b"], "judge": judge_id,
+                      "system": SYSTEM, "ask": URL_ASK if url else LOCAL_ASK})
+    verdicts_path, summary_path = out / "verdicts.jsonl", out / "summary.json"
+    if done("verdicts", digest, verdicts_path, summary_path):
+        echo(f"verdicts reused from {verdicts_path}")
+        return json.loads(summary_path.read_text(encoding="utf-8"))
+
+    partial = out / f".verdicts-{digest}.partial.jsonl"
+    for stale in out.glob(".verdicts-*.partial.jsonl"):
+        if stale != partial:
+            stale.unlink(missing_ok=True)
+    judged: list[dict[str, Any]] = atomic.read_jsonl(partial, RunStateError) if partial.is_file() else []
+    if [r.get("id") for r in judged] != [q.id for q in questions[:len(judged)]]:
+        judged = []
+    if judged:
+        echo(f"resuming judging after {len(judged)} of {len(questions)} questions")
+    started = time.perf_counter()
+    loaded: list[LocalJudge | UrlJudge] = []
+
+    def get_judge() -> LocalJudge | UrlJudge:
+        if not loaded:
+            echo(f"judge: {judge}")
+            loaded.append(make_judge(judge, cfg, url_model=url_model))
+        return loaded[0]
+
+    bar = tqdm(total=len(questions), initial=len(judged), desc="judging", unit="question",
+               disable=not (progress and sys.stderr.isatty()))
+    with bar:
+        for part in _chunks(len(questions), CHUNK):
+            if part.stop <= len(judged):
+                continue
+            part = range(max(part.start, len(judged)), part.stop)
+            judged += judge_pairs(get_judge, [questions[i] for i in part], [answers["a"][i] for i in part],
+                                [answers["b"][i] for i in part])
+            atomic.write_jsonl(partial, judged)
+            bar.update(len(part))
+    summary = {**summarize(judged), "a": a, "b": b, "a_model": sides["a"].model, "b_model": sides["b"].model,
+               "judge": judge, **({"judge_model": judge_id["model"]} if url else {}),
+               "questions": str(questions_path), "seconds": round(time.perf_counter() - started, 1)}
+    atomic.write_jsonl(verdicts_path, judged)
+    atomic.write_json(summary_path, summary)
+    manifest.finish("verdicts", digest, {"judge": judge, "questions": str(questions_path)},
+                    [verdicts_path.name, summary_path.name], summary["seconds"])
+    partial.unlink(missing_ok=True)
+    return summary
