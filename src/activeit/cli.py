@@ -7,6 +7,7 @@ Heavy imports (torch, transformers) happen inside commands so `--help` stays fas
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -322,6 +323,10 @@ def run(
     cfg = _load(config, set_)
     root = run_experiment(cfg, out, force_from_round=force_from_round, task_lists=task_lists,
                           progress=sys.stderr.isatty(), echo=_echo)
+    from activeit.distributed import is_main
+
+    if not is_main():
+        return
     summary = root / "report" / "summary.md"
     if summary.is_file():
         typer.echo(summary.read_text(encoding="utf-8"))
@@ -402,6 +407,8 @@ def judge(
     cfg = load_config(config, set_ or [])
     summary = run_judge(a, b, questions, out, judge=judge_, cfg=cfg, url_model=judge_model,
                         max_new_tokens=max_new_tokens, progress=sys.stderr.isatty(), echo=_echo)
+    if summary is None:
+        return
     rate = summary["win_rate"]
     rate_text = f"A win rate {100 * rate:.1f}%" if rate is not None else "no valid verdicts"
     invalid = f", {summary['invalid']} invalid" if summary["invalid"] else ""
@@ -428,7 +435,14 @@ def bench_scoring(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2.
+
+    In a multi-process launch only the main process prints results; the others' stdout would repeat them.
+    """
+    from activeit.distributed import is_main
+
+    if not is_main():
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
     try:
         app(args=argv, prog_name="activeit")
     except ActiveitError as e:

@@ -93,10 +93,17 @@ def generate_texts(lm: Any, prompts: Sequence[str], *, max_new_tokens: int, stop
 
 
 def predict(lm: Any, items: Sequence[EvalItem], cfg: Config, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Prediction records (`task`, `instance_id`, `prompt`, `prediction`, `references`, `category`, `kind`, `split`)."""
-    texts = generate_texts(lm, [it.prompt for it in items], max_new_tokens=cfg.evaluation.max_new_tokens,
-                           stop_strings=cfg.prompt.stop_strings, batch_size=cfg.evaluation.batch_size,
-                           progress=progress)
+    """Prediction records (`task`, `instance_id`, `prompt`, `prediction`, `references`, `category`, `kind`, `split`).
+
+    In a multi-process launch every process must call this: each generates its share of the
+    prompts and every process gets all records back.
+    """
+    from activeit import distributed
+
+    mine = generate_texts(lm, distributed.shard([it.prompt for it in items]), max_new_tokens=cfg.evaluation.max_new_tokens,
+                          stop_strings=cfg.prompt.stop_strings, batch_size=cfg.evaluation.batch_size,
+                          progress=progress and distributed.is_main())
+    texts = distributed.gather(mine)
     return [
         {"task": it.task, "instance_id": it.instance_id, "prompt": it.prompt, "prediction": text,
          "references": list(it.references), "category": it.category, "kind": it.kind, "split": it.split}
@@ -128,7 +135,9 @@ def evaluate(
     metrics = score_records(records)
     log.info("%s: %d instances of %d tasks in %.1f s: rougeL %.2f, exact_match %.2f", split, len(records),
              len(tasks), time.perf_counter() - start, metrics["rougeL"], metrics["exact_match"])
-    if out_dir is not None:
+    from activeit.distributed import is_main
+
+    if out_dir is not None and is_main():
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic.write_jsonl(out / "predictions.jsonl", records)

@@ -440,16 +440,21 @@ def run_judge(
     max_new_tokens: int | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = lambda line: None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """`activeit judge`: answers of A and B, verdicts in both orders, `summary.json` {wins, ties, losses}.
 
     Writes OUT/answers_a.jsonl, OUT/answers_b.jsonl, OUT/verdicts.jsonl, OUT/summary.json (all
     atomically) and OUT/manifest.json; a rerun skips the steps whose inputs did not change, and an
-    interrupted judging resumes from its last checkpoint.
+    interrupted judging resumes from its last checkpoint. In a multi-process launch only the main
+    process works (the others return None at once): the work is small and runs one model at a time.
     """
     from tqdm import tqdm
 
+    from activeit.distributed import is_main
     from activeit.pipeline import Manifest
+
+    if not is_main():
+        return None
 
     cfg = cfg or Config()
     out = Path(out)

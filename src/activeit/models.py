@@ -139,10 +139,15 @@ def warn_if_bf16_emulated(device_type: str, setting: str) -> None:
 
 
 def resolve_device(device: str) -> torch.device:
+    """`auto`: CUDA if there is one. In a multi-process launch each process takes its local GPU."""
+    from activeit.distributed import local_rank, world_size
+
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("model.device is 'cuda' but no CUDA device is available")
+    if device == "cuda" and world_size() > 1:
+        return torch.device("cuda", local_rank() % torch.cuda.device_count())
     return torch.device(device)
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from activeit import atomic
+from activeit import atomic, distributed
 from activeit.config import Config
 from activeit.errors import RunStateError
 from activeit.pool import PoolState, initial_pool, read_task_list, write_task_list
@@ -123,7 +123,9 @@ class Manifest:
         return dropped
 
     def save(self) -> None:
-        atomic.write_json(self.path, {"version": 1, "steps": self.steps})
+        """Only the main process of a multi-process launch writes; the others keep the same steps in memory."""
+        if distributed.is_main():
+            atomic.write_json(self.path, {"version": 1, "steps": self.steps})
 
 
 # --------------------------------------------------------------------------- steps
@@ -253,7 +255,8 @@ def _train_step(ctx: Context, cfg: Config, rdir: Path, train: list[str], dev: li
         from activeit.training import train as train_model
 
         rdir.mkdir(parents=True, exist_ok=True)
-        write_task_list(rdir / "train_tasks.txt", train)
+        if distributed.is_main():
+            write_task_list(rdir / "train_tasks.txt", train)
         ctx.loaded = None
         train_model(cfg, train, rdir, dev_tasks=dev, library=ctx.library, callbacks=_crash_callbacks(), force=True)
     return run
@@ -274,8 +277,9 @@ def _evaluate_step(ctx: Context, cfg: Config, rdir: Path, pool0: PoolState) -> C
             rows = predict(lm, items, cfg, progress=ctx.progress)
             metrics[split] = score_records(rows)
             records += rows
-        atomic.write_jsonl(rdir / "predictions.jsonl", records)
-        atomic.write_json(rdir / "metrics.json", metrics)
+        if distributed.is_main():
+            atomic.write_jsonl(rdir / "predictions.jsonl", records)
+            atomic.write_json(rdir / "metrics.json", metrics)
     return run
 
 
@@ -291,6 +295,8 @@ def _score_step(ctx: Context, cfg: Config, rdir: Path, remain: list[str], needed
 def _select_step(ctx: Context, cfg: Config, track: Track, i: int, rdir: Path, picked_path: Path, train: list[str],
                  remain: list[str], chunk: int, inputs: dict[str, Any]) -> Callable[[], None]:
     def run() -> None:
+        if not distributed.is_main():
+            return
         if "replay" in inputs:
             nxt = inputs["replay"]
             missing = [n for n in train if n not in set(nxt)]
@@ -386,13 +392,15 @@ def _walk(ctx: Context, pools: dict[int, PoolState], chunk: int, execute: bool, 
                 elapsed = time.perf_counter() - started
                 n_done = len(done_keys)
                 eta = f", ETA ~{_format_s(elapsed / ran * (total - n_done + 1))}" if ran > 1 else ""
-                echo(f"[{n_done}/{total}] seed {seed} · {strategy} · round {step.round} · {step.kind} "
-                     f"(elapsed {_format_s(elapsed)}{eta})")
+                if distributed.is_main():
+                    echo(f"[{n_done}/{total}] seed {seed} · {strategy} · round {step.round} · {step.kind} "
+                         f"(elapsed {_format_s(elapsed)}{eta})")
                 atomic.set_crash_context(step.key)
                 t0 = time.perf_counter()
                 step.run()
                 atomic.crashpoint("before-manifest")
                 ctx.manifest.finish(step.key, step.hash, step.inputs, step.outputs, time.perf_counter() - t0)
+                distributed.barrier()
                 atomic.set_crash_context("")
     if mismatches:
         raise RunStateError(
@@ -432,15 +440,20 @@ def run_experiment(
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
     pools, chunk = _plan(cfg, library)
     root.mkdir(parents=True, exist_ok=True)
-    clean_stale(root)
+    if distributed.is_main():
+        clean_stale(root)
+    distributed.barrier()
     manifest = Manifest(root)
     if force_from_round is not None:
         dropped = manifest.drop_from_round(force_from_round)
         echo(f"--force-from-round {force_from_round}: {len(dropped)} finished step(s) will be redone")
     ctx = Context(cfg, root, library, RunLayout(root, cfg.strategies, cfg.seeds), manifest, lists, progress)
     _walk(ctx, pools, chunk, execute=False, echo=echo)
-    atomic.write_text(root / "config.yaml", cfg.to_yaml())
+    if distributed.is_main():
+        atomic.write_text(root / "config.yaml", cfg.to_yaml())
     ran = _walk(ctx, pools, chunk, execute=True, echo=echo)
+    if not distributed.is_main():
+        return root
     write_summary(root, cfg)
     if report:
         from activeit.report import write_report

@@ -247,19 +247,26 @@ def score_tasks(
 
     Each finished task's records go to `out_dir/parts/<task>.jsonl` first (atomically), so an
     interrupted call resumes where it stopped; the two final files appear only when all is done.
+    In a multi-process launch every process must call this: each scores its share of the tasks,
+    the main process writes the two files, and every process returns all scores.
     """
     from tqdm import tqdm
+
+    from activeit import distributed
 
     out_dir = Path(out_dir)
     parts = out_dir / "parts"
     scorer = Scorer(lm, cfg, seed=seed, compute=compute)
-    _reset_stale_parts(parts, {
-        "model": getattr(lm, "source", None), "dtype": str(getattr(lm, "dtype", "")), "seed": scorer.seed,
-        "compute": sorted(compute), "scoring": cfg.scoring.result_inputs(),
-        "prompt": cfg.prompt.model_dump(mode="json"), "chat_template": cfg.model.chat_template,
-    })
+    if distributed.is_main():
+        _reset_stale_parts(parts, {
+            "model": getattr(lm, "source", None), "dtype": str(getattr(lm, "dtype", "")), "seed": scorer.seed,
+            "compute": sorted(compute), "scoring": cfg.scoring.result_inputs(),
+            "prompt": cfg.prompt.model_dump(mode="json"), "chat_template": cfg.model.chat_template,
+        })
+    distributed.barrier()
     started = time.perf_counter()
-    bar = tqdm(names, desc="scoring tasks", unit="task", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(distributed.shard(names), desc="scoring tasks", unit="task",
+               disable=not (progress and distributed.is_main()), dynamic_ncols=True)
     for name in bar:
         bar.set_postfix_str(name[:40])
         part = parts / f"{name}.jsonl"
@@ -267,6 +274,10 @@ def score_tasks(
             continue
         atomic.write_jsonl(part, (asdict(r) for r in scorer.score_task(library.load(name))))
         atomic.crashpoint(f"scored-{name}")
+    distributed.barrier()
+    if not distributed.is_main():
+        distributed.barrier()
+        return read_task_scores(out_dir / "tasks.json")[0]
     records = [row for name in names for row in atomic.read_jsonl(parts / f"{name}.jsonl")]
     info = {n: (library.summary(n).kind, library.summary(n).category) for n in names}
     scores = task_scores_from_records(records, cfg.scoring, info)
@@ -276,6 +287,7 @@ def score_tasks(
         "scoring": cfg.scoring.model_dump(mode="json"), "seconds": round(time.perf_counter() - started, 3),
     })
     shutil.rmtree(parts)
+    distributed.barrier()
     return scores
 
 
