@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from activeit import atomic
+from activeit import atomic, distributed
 from activeit.config import Config
 from activeit.errors import ConfigError, RunStateError
 from activeit.models import (LoadedModel, cpu_supports_bf16, load_model, resolve_device, resolve_dtype,
@@ -489,9 +489,12 @@ def train(
         model = _lora_model(model, cfg, causal=base.causal)
 
     checkpoints = out / CHECKPOINT_DIR
+    if distributed.is_main():  # another process clearing the directory while this one stamps it lost the stamp
+        _resume_point(checkpoints, fp)
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(checkpoints / FINGERPRINT_FILE, {"fingerprint": fp})
+    distributed.barrier()
     resume = _resume_point(checkpoints, fp)
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(checkpoints / FINGERPRINT_FILE, {"fingerprint": fp})
     args = training_arguments(cfg, checkpoints, device=device, best_metric=best_metric)
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=examples, eval_dataset=dev_items or None,
@@ -570,6 +573,11 @@ def _tokens_seen_at(checkpoint: str | None) -> int:
 
 
 # --------------------------------------------------------------------------- loading a trained model
+
+
+def holds_model(path: Path) -> bool:
+    """Whether `load_trained` finds a trained model in this directory."""
+    return any((path / p).exists() for p in (ADAPTER_DIR, MODEL_DIR, "adapter_config.json", "config.json"))
 
 
 def load_trained(path: str | os.PathLike, cfg: Config) -> LoadedModel:
