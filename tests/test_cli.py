@@ -81,27 +81,7 @@ def test_help_lists_contract_commands():
         assert command in listed, command
 
 
-def tiny_yaml(tmp_path, model_dir, **extra):
-    import yaml
-
-    data = {
-        "seed": 3,
-        "data": {"path": "bundled:demo", "split": "demo"},
-        "model": {"name": str(model_dir), "dtype": "float32"},
-        "prompt": {"max_source_length": 256, "max_target_length": 8},
-        "scoring": {"instances": 2, "perturbations": 2, "max_new_tokens": 3},
-        "rounds": {"count": 2, "chunk": 2},
-        "training": {"instances_per_task": 2, "epochs": 1, "per_device_batch_size": 4, "best_metric": None,
-                     "warmup_steps": 0},
-        "evaluation": {"test_instances": 1, "dev_instances": 1, "max_new_tokens": 3},
-    }
-    data.update(extra)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def test_score_select_taskmap(capsys, tmp_path, tiny_causal_dir):
+def test_score_select_taskmap(capsys, tmp_path, tiny_causal_dir, tiny_yaml):
     config = tiny_yaml(tmp_path, tiny_causal_dir)
     tasks = tmp_path / "tasks.txt"
     tasks.write_text("demo001_review_sentiment\ndemo020_addition\ndemo026_antonym\n")
@@ -122,7 +102,7 @@ def test_score_select_taskmap(capsys, tmp_path, tiny_causal_dir):
     assert code == 2 and "scores file not found" in err
 
 
-def test_run_status_report(capsys, tmp_path, tiny_causal_dir):
+def test_run_status_report(capsys, tmp_path, tiny_causal_dir, tiny_yaml):
     config = tiny_yaml(tmp_path, tiny_causal_dir, experiment={"strategies": ["random"], "seeds": [3]})
     code, out, _ = run(capsys, "run", str(config), "--out", str(tmp_path / "r"))
     assert code == 0 and "| random | 1 | 6 | test |" in out
@@ -137,7 +117,7 @@ def test_run_status_report(capsys, tmp_path, tiny_causal_dir):
     assert code == 2 and "round_0/train: seed" in err and "--force-from-round" in err
 
 
-def test_select_by_hand_equals_the_pipelines_round_zero_pick(capsys, tmp_path, tiny_causal_dir):
+def test_select_by_hand_equals_the_pipelines_round_zero_pick(capsys, tmp_path, tiny_causal_dir, tiny_yaml):
     config = tiny_yaml(tmp_path, tiny_causal_dir, experiment={"strategies": ["random"], "seeds": [3]},
                        scoring={"instances": 2, "perturbations": 2, "max_new_tokens": 3, "compute": ["perplexity"]})
     code, _, _ = run(capsys, "run", str(config), "--out", str(tmp_path / "r"), "--set", "rounds.count=2")

@@ -40,27 +40,15 @@ def _launch_two(*argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_two_process_run_matches_one_process(tmp_path, tiny_causal_dir):
+def test_two_process_run_matches_one_process(tmp_path, tiny_causal_dir, tiny_yaml):
     """torchrun sets the same variables as `accelerate launch --num_processes 2` on GPUs."""
-    import yaml
-
     from activeit.config import load_config
     from activeit.evaluate import build_items, predict
     from activeit.scores import score_tasks
     from activeit.tasks import TaskLibrary
     from activeit.training import load_trained
 
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({
-        "seed": 3, "data": {"path": "bundled:demo", "split": "demo"},
-        "model": {"name": str(tiny_causal_dir), "dtype": "float32"},
-        "prompt": {"max_source_length": 256, "max_target_length": 8},
-        "scoring": {"instances": 2, "perturbations": 2, "max_new_tokens": 3},
-        "rounds": {"count": 2, "chunk": 2},
-        "training": {"instances_per_task": 2, "epochs": 1, "per_device_batch_size": 4, "best_metric": None,
-                     "warmup_steps": 0},
-        "evaluation": {"test_instances": 1, "dev_instances": 1, "max_new_tokens": 3},
-    }))
+    config = tiny_yaml(tmp_path, tiny_causal_dir)
     run = tmp_path / "run"
     proc = _launch_two("run", str(config), "--out", str(run))
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -10,7 +10,6 @@ OpenAI-compatible chat-completions URL (the reply's last `[[1]]` / `[[2]]` / `[[
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any, Literal
 from activeit import atomic
 from activeit.config import Config
 from activeit.errors import ConfigError, RunStateError, TaskFormatError
+from activeit.training import holds_model
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +127,6 @@ def _run_root(path: Path) -> Path | None:
     return None
 
 
-def _has_model(path: Path) -> bool:
-    from activeit.training import ADAPTER_DIR, MODEL_DIR
-
-    return any((path / p).exists() for p in (ADAPTER_DIR, MODEL_DIR, "adapter_config.json", "config.json"))
-
-
 def final_models(root: Path) -> list[Path]:
     """The last trained round of every strategy × seed of a run, in config order."""
     from activeit.pipeline import RunLayout, Track, load_run
@@ -151,7 +145,7 @@ def final_models(root: Path) -> list[Path]:
 
 def _last_round(track_dir: Path) -> Path | None:
     rounds = [(int(m.group(1)), d) for d in track_dir.glob("round_*")
-              if (m := re.fullmatch(r"round_(\d+)", d.name)) and _has_model(d)]
+              if (m := re.fullmatch(r"round_(\d+)", d.name)) and holds_model(d)]
     return max(rounds)[1] if rounds else None
 
 
@@ -178,7 +172,7 @@ def resolve_side(spec: str, default_cfg: Config) -> Side:
             listing = ", ".join(str(p) for p in finals)
             raise RunStateError(f"{spec} holds {len(finals)} trained strategies/seeds; pass one of: {listing}")
         return Side(spec, str(finals[0]), cfg)
-    if _has_model(path):
+    if holds_model(path):
         return Side(spec, str(path), cfg)
     last = _last_round(path)
     if last is None:
@@ -410,10 +404,6 @@ def judge_pairs(judge: Callable[[], LocalJudge | UrlJudge], questions: Sequence[
 # --------------------------------------------------------------------------- the command
 
 
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[:16]
-
-
 def _model_stamp(model: str) -> Any:
     """What identifies a model's weights: a local directory's file sizes and times, else the name."""
     path = Path(model)
@@ -451,7 +441,7 @@ def run_judge(
     from tqdm import tqdm
 
     from activeit.distributed import is_main
-    from activeit.pipeline import Manifest
+    from activeit.pipeline import Manifest, input_hash
 
     if not is_main():
         return None
@@ -467,11 +457,11 @@ def run_judge(
         entry = manifest.entry(step)
         return entry is not None and entry["hash"] == digest and all(f.is_file() for f in files)
 
-    q_digest = _digest([q.__dict__ for q in questions])
+    q_digest = input_hash([q.__dict__ for q in questions])
     answers: dict[str, list[str]] = {}
     for key, side in sides.items():
         path = out / f"answers_{key}.jsonl"
-        digest = _digest({"questions": q_digest, "model": _model_stamp(side.model), "max_new_tokens": max_new_tokens,
+        digest = input_hash({"questions": q_digest, "model": _model_stamp(side.model), "max_new_tokens": max_new_tokens,
                           **{s: side.cfg.section(s) for s in ("model", "prompt", "evaluation")}})
         if done(f"answers_{key}", digest, path):
             rows = atomic.read_jsonl(path, RunStateError)
@@ -488,7 +478,7 @@ def run_judge(
     url = is_url(judge)
     judge_id = ({"url": judge, "model": url_model_name(url_model)} if url
                 else {"model": _model_stamp(judge), "cfg": cfg.section("model")})
-    digest = _digest({"questions": q_digest, "a": answers["a"], "b": answers["b"], "judge": judge_id,
+    digest = input_hash({"questions": q_digest, "a": answers["a"], "b": answers["b"], "judge": judge_id,
                       "system": SYSTEM, "ask": URL_ASK if url else LOCAL_ASK})
     verdicts_path, summary_path = out / "verdicts.jsonl", out / "summary.json"
     if done("verdicts", digest, verdicts_path, summary_path):
