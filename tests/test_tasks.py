@@ -11,6 +11,7 @@ from activeit.tasks import (
     load_instruction_dataset,
     load_metadata,
     load_task_file,
+    read_records,
     validate_directory,
 )
 
@@ -214,6 +215,27 @@ def test_instruction_dataset_json_list_and_errors(tmp_path):
     broken.write_text('{"instruction": "x", "output": "y"}\n{oops\n')
     with pytest.raises(TaskFormatError, match="broken.jsonl:2: invalid JSON"):
         load_instruction_dataset(broken)
+
+
+def test_read_records_by_suffix_and_content(tmp_path):
+    rows = [{"a": 1}, {"a": 2}]
+    (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    (tmp_path / "r.json").write_text(json.dumps(rows, indent=1))
+    (tmp_path / "list.txt").write_text("  " + json.dumps(rows))
+    (tmp_path / "lines.txt").write_text("\n".join(json.dumps(r) for r in rows))
+    for name in ("r.jsonl", "r.json", "list.txt", "lines.txt"):
+        assert read_records(tmp_path / name) == rows, name
+    (tmp_path / "obj.json").write_text('{"a": 1}')
+    with pytest.raises(TaskFormatError, match="must be a list"):
+        read_records(tmp_path / "obj.json")
+    (tmp_path / "bad.json").write_text("[1,")
+    with pytest.raises(TaskFormatError, match="bad.json: invalid JSON at line 1"):
+        read_records(tmp_path / "bad.json")
+    (tmp_path / "latin.jsonl").write_bytes(b'{"a": "\xe9"}')
+    with pytest.raises(TaskFormatError, match="not valid UTF-8"):
+        read_records(tmp_path / "latin.jsonl")
+    with pytest.raises(TaskFormatError, match="file not found"):
+        read_records(tmp_path / "absent.jsonl")
 
 
 def test_load_task_file_directly(ni_mini):

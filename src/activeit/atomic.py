@@ -104,6 +104,11 @@ def read_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError) -> 
         raise error(f"{path}: file not found") from None
     except UnicodeDecodeError as e:
         raise error(f"{path}: not valid UTF-8 (offset {e.start})") from None
+    return jsonl_rows(text, path, error)
+
+
+def jsonl_rows(text: str, path: str | os.PathLike, error: type[Exception] = ValueError) -> list[Any]:
+    """Rows of JSONL text read from `path` (named in errors); blank lines are skipped."""
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():

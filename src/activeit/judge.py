@@ -26,6 +26,7 @@ from typing import Any, Literal
 from activeit import atomic
 from activeit.config import Config
 from activeit.errors import ConfigError, RunStateError, TaskFormatError
+from activeit.tasks import read_records
 from activeit.training import holds_model
 
 log = logging.getLogger(__name__)
@@ -66,17 +67,7 @@ def read_questions(path: str | os.PathLike) -> list[Question]:
     `instances[0].input`. Missing ids become `<file stem>-<index>`; ids must be unique.
     """
     path = Path(path)
-    if path.suffix == ".json":
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TaskFormatError(f"{path}: questions file not found") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise TaskFormatError(f"{path}: not a valid UTF-8 JSON file ({e})") from None
-        if not isinstance(records, list):
-            raise TaskFormatError(f"{path}: a JSON questions file must be a list of records")
-    else:
-        records = atomic.read_jsonl(path, TaskFormatError)
+    records = read_records(path)
     questions, seen = [], set()
     for i, rec in enumerate(records):
         where = f"{path}: record {i + 1}"

@@ -274,23 +274,30 @@ def load_task_file(path: str | os.PathLike, **overrides: Any) -> Task:
 # --------------------------------------------------------------------------- instruction datasets
 
 
-def _instruction_records(path: Path) -> list[Any]:
-    from activeit.atomic import read_jsonl
+def read_records(path: str | os.PathLike) -> list[Any]:
+    """Records of a JSONL file or of a JSON list (`.json`, or any other suffix whose text starts with `[`).
 
-    if path.suffix == ".jsonl":
-        return read_jsonl(path, TaskFormatError)
+    Instruction datasets and judge questions come both ways; one reader keeps their errors alike.
+    """
+    from activeit.atomic import jsonl_rows
+
+    path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise TaskFormatError(f"{path}: file not found") from None
     except UnicodeDecodeError as e:
         raise TaskFormatError(f"{path}: not valid UTF-8 (offset {e.start})") from None
     except OSError as e:
         raise TaskFormatError(f"{path}: cannot read ({e.strerror})") from None
+    if path.suffix == ".jsonl" or (path.suffix != ".json" and not text.lstrip().startswith("[")):
+        return jsonl_rows(text, path, TaskFormatError)
     try:
         records = json.loads(text)
     except json.JSONDecodeError as e:
         raise TaskFormatError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     if not isinstance(records, list):
-        raise TaskFormatError(f"{path}: an instruction dataset must be a JSON list of records")
+        raise TaskFormatError(f"{path}: a JSON file of records must be a list")
     return records
 
 
@@ -303,7 +310,7 @@ def load_instruction_dataset(path: str | os.PathLike, prefix: str | None = None)
     path = Path(path)
     prefix = prefix or path.stem
     tasks = []
-    for i, rec in enumerate(_instruction_records(path)):
+    for i, rec in enumerate(read_records(path)):
         where = f"{path}: record {i}"
         if not isinstance(rec, dict):
             raise TaskFormatError(f"{where}: must be an object with 'instruction', 'input', 'output'")
