@@ -97,14 +97,20 @@ def replace_dir(tmp_dir: str | os.PathLike, final_dir: str | os.PathLike) -> Non
 
 def read_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError) -> list[Any]:
     """Rows of a JSONL file; a missing file, bad UTF-8 or a bad line raises `error` with a one-line message."""
+    return jsonl_rows(read_utf8(path, error), path, error)
+
+
+def read_utf8(path: str | os.PathLike, error: type[Exception] = ValueError) -> str:
+    """A file's text; a missing or unreadable file or bad UTF-8 raises `error` with a one-line message."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
     except UnicodeDecodeError as e:
         raise error(f"{path}: not valid UTF-8 (offset {e.start})") from None
-    return jsonl_rows(text, path, error)
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
 
 
 def jsonl_rows(text: str, path: str | os.PathLike, error: type[Exception] = ValueError) -> list[Any]:

@@ -279,17 +279,10 @@ def read_records(path: str | os.PathLike) -> list[Any]:
 
     Instruction datasets and judge questions come both ways; one reader keeps their errors alike.
     """
-    from activeit.atomic import jsonl_rows
+    from activeit.atomic import jsonl_rows, read_utf8
 
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise TaskFormatError(f"{path}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise TaskFormatError(f"{path}: not valid UTF-8 (offset {e.start})") from None
-    except OSError as e:
-        raise TaskFormatError(f"{path}: cannot read ({e.strerror})") from None
+    text = read_utf8(path, TaskFormatError)
     if path.suffix == ".jsonl" or (path.suffix != ".json" and not text.lstrip().startswith("[")):
         return jsonl_rows(text, path, TaskFormatError)
     try:
