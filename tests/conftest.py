@@ -139,3 +139,75 @@ def smollm2():
     from activeit.models import load_model
 
     return load_model("smollm2-135m", dtype="float32", device="cpu")
+
+
+REFERENCE_SPLITS = SHARED / "data" / "reference-splits"
+
+
+def _read_list(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def reference_pool_kinds(splits: Path = REFERENCE_SPLITS) -> dict[str, str]:
+    """The reference's cls/gen label of each of the 756 pool tasks, recovered from its own files.
+
+    `write_TLAL_split` (seed 10) shuffles the pool, takes 34 cls + 34 gen dev tasks, then shuffles
+    `cls_rest + gen_rest` into train + remain. Python's shuffle permutes by position only, so
+    undoing the second shuffle gives `cls_rest + gen_rest` back, and the one point where the
+    first-shuffle order restarts is the cls/gen boundary (245 + 34 = 279 cls, as the paper says).
+    """
+    import random
+
+    pool = _read_list(splits / "default_dev" / "train_tasks.txt")
+    init = splits / "TLAL_Exp0_all_10" / "init"
+    dev = _read_list(init / "dev_tasks.txt")[119:]
+    out = _read_list(init / "train_tasks.txt") + _read_list(init / "remain_tasks.txt")
+    rng = random.Random(10)
+    shuffled = pool.copy()
+    rng.shuffle(shuffled)
+    perm = list(range(len(out)))
+    rng.shuffle(perm)
+    concat = [""] * len(out)
+    for j, i in enumerate(perm):
+        concat[i] = out[j]
+    pos = {t: k for k, t in enumerate(shuffled)}
+    cut = next(i + 1 for i in range(len(concat) - 1) if pos[concat[i]] > pos[concat[i + 1]])
+    kinds = {t: "cls" for t in concat[:cut]} | {t: "gen" for t in concat[cut:]}
+    kinds |= {t: "cls" for t in dev[:34]} | {t: "gen" for t in dev[34:]}
+    return kinds
+
+
+@pytest.fixture(scope="session")
+def ni_reference(tmp_path_factory) -> Path:
+    """A synthetic NI checkout holding every task name of the reference split files (two tiny
+    instances each), NI's `splits/default`, and a reference-format `task_metadata.json` whose
+    pool labels are the reference's own (recovered above; test/excluded tasks: by name)."""
+    import json
+
+    if not REFERENCE_SPLITS.is_dir():
+        pytest.skip(f"../shared/data/reference-splits not found at {REFERENCE_SPLITS}")
+    root = tmp_path_factory.mktemp("ni-reference")
+    (root / "tasks").mkdir()
+    default = root / "splits" / "default"
+    default.mkdir(parents=True)
+    src = REFERENCE_SPLITS / "default_dev"
+    names = []
+    for part in ("train", "test", "excluded"):
+        listed = _read_list(src / f"{part}_tasks.txt")
+        (default / f"{part}_tasks.txt").write_text("".join(n + "\n" for n in listed))
+        names += listed
+    kinds = reference_pool_kinds()
+    meta = {}
+    for i, name in enumerate(names):
+        kind = kinds.get(name) or ("cls" if "classification" in name else "gen")
+        label = "yes" if kind == "cls" else f"the answer {i % 7}"
+        task = {"Definition": [f"Answer yes or no. Task {i}." if kind == "cls" else f"Write a sentence. Task {i}."],
+                "Categories": ["Classification" if kind == "cls" else "Generation"],
+                "Positive Examples": [{"input": "The weather is cold.", "output": label, "explanation": ""}],
+                "Negative Examples": [],
+                "Instances": [{"id": f"{name}-{j}", "input": f"The food was good {j}.", "output": [label]} for j in range(2)]}
+        (root / "tasks" / f"{name}.json").write_text(json.dumps(task))
+        meta[f"{name}.json"] = {"DefHasLabel": "ExactMentioned" if kind == "cls" else "NotMentioned",
+                                "Categories": task["Categories"]}
+    (root / "task_metadata.json").write_text(json.dumps(meta))
+    return root

@@ -64,6 +64,52 @@ def test_validate_config(capsys, tmp_path, ni_mini):
     assert code == 2 and "unknown config key 'scoring.perturbation'" in err
 
 
+def test_validate_reference_split(capsys, tmp_path, ni_reference):
+    """The paper's own split files load: 68 / 68 / 119 / 620, kinds from the reference's metadata."""
+    from conftest import REFERENCE_SPLITS
+
+    from activeit.config import bundled_config
+
+    path = bundled_config("ni_paper")
+    given = ["--set", f"data.path={ni_reference}", "--set", f"data.split={REFERENCE_SPLITS / 'TLAL_Exp0_all_10'}",
+             "--set", f"data.metadata={ni_reference / 'task_metadata.json'}"]
+    code, out, err = run(capsys, "validate", str(path), *given, "--task-lists", str(REFERENCE_SPLITS / "TLAL_Exp0_all_10"))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "train: 68 tasks (24 cls, 44 gen)" in lines
+    assert "dev: 68 tasks (34 cls, 34 gen)" in lines
+    assert any(line.startswith("test: 119 tasks (") for line in lines)
+    assert any(line.startswith("remain: 620 tasks (") for line in lines)
+    assert any(line.startswith("excluded: 738 tasks (") for line in lines)
+    assert f"kinds: metadata file {ni_reference / 'task_metadata.json'}" in lines
+    assert any(line.startswith("replay: high_prompt_uncertainty from ") and
+               "FCGRatioPI-NL-I10-TDTE-High-0.2-Mean-abs-bald_<0..4>" in line for line in lines)
+    assert any(line.startswith("replay: random from ") and line.endswith("Random_<0..4>") for line in lines)
+    code, _, err = run(capsys, "validate", str(path), *given, "--set", "rounds.count=6",
+                       "--task-lists", str(REFERENCE_SPLITS / "TLAL_Exp0_all_10"))
+    assert code == 2 and "FCGRatioPI-NL-I10-TDTE-High-0.2-Mean-abs-bald_5/train_tasks.txt: round 5 must extend" in err
+
+
+def test_split_command_writes_the_reference_layout(capsys, tmp_path, ni_reference):
+    from conftest import REFERENCE_SPLITS
+
+    out_dir = tmp_path / "TLAL_mine_10"
+    code, out, err = run(capsys, "split", str(ni_reference), "--seed", "10", "--out", str(out_dir),
+                         "--metadata", str(ni_reference / "task_metadata.json"))
+    assert code == 0, err
+    assert "train: 68 tasks (24 cls, 44 gen)" in out.splitlines()
+    for name in ("train", "dev", "test", "remain", "excluded"):
+        ours = (out_dir / "init" / f"{name}_tasks.txt").read_text().split()
+        assert ours == (REFERENCE_SPLITS / "TLAL_Exp0_all_10" / "init" / f"{name}_tasks.txt").read_text().split(), name
+    code, _, err = run(capsys, "split", str(ni_reference), "--seed", "20", "--out", str(out_dir))
+    assert code == 2 and "already holds a split" in err
+    code, out, _ = run(capsys, "split", str(ni_reference), "--seed", "20", "--out", str(tmp_path / "other"),
+                       "--metadata", str(ni_reference / "task_metadata.json"))
+    assert code == 0
+    other = (tmp_path / "other" / "init" / "train_tasks.txt").read_text().split()
+    assert len(other) == 68 and other != (out_dir / "init" / "train_tasks.txt").read_text().split()
+
+
 def test_errors_have_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "activeit", "tasks", "list", str(tmp_path / "missing")],
                           capture_output=True, text=True)
@@ -77,7 +123,7 @@ def test_help_lists_contract_commands():
     assert proc.returncode == 0
     listed = set(proc.stdout.replace("│", " ").split())
     for command in ("tasks", "prompt", "validate", "score", "select", "train", "evaluate", "metrics", "run", "status",
-                    "report", "demo", "bench", "judge"):
+                    "report", "demo", "bench", "judge", "split"):
         assert command in listed, command
 
 

@@ -107,6 +107,26 @@ def test_replay_given_task_lists(tmp_path, tiny_causal_dir, ni_mini):
     assert not (root / "round_0" / "scores").exists()
 
 
+def test_replay_reference_split_two_rounds(tmp_path, tiny_causal_dir, ni_reference):
+    """The paper's TLAL_Exp0_all_10 replayed as the reference names it: round 1 trains on Random_1."""
+    from conftest import REFERENCE_SPLITS
+
+    split = REFERENCE_SPLITS / "TLAL_Exp0_all_10"
+    data = tiny_config(tiny_causal_dir, ni_reference, rounds__count=2, rounds__chunk=None, experiment__strategies=["random"],
+                       training__instances_per_task=1, evaluation__test_instances=1, evaluation__dev_instances=1,
+                       evaluation__max_new_tokens=2)
+    data["data"] = {"path": str(ni_reference), "split": str(split), "metadata": str(ni_reference / "task_metadata.json")}
+    lines = []
+    root = run_experiment(cfg_of(data), tmp_path / "run", task_lists=split, progress=False, echo=lines.append,
+                          report=False)
+    assert f"replaying random from {split / 'Random'}_<0..1>" in lines
+    expected = (split / "Random_1" / "train_tasks.txt").read_text().split()
+    assert (root / "round_1" / "train_tasks.txt").read_text().split() == expected
+    assert (root / "round_0" / "train_tasks.txt").read_text().split() == (split / "init" / "train_tasks.txt").read_text().split()
+    metrics = json.loads((root / "round_1" / "metrics.json").read_text())
+    assert metrics["test"]["n_tasks"] == 119 and metrics["dev"]["n_tasks"] == 68
+
+
 def _summary(root):
     rows = json.loads((root / "summary.json").read_text())["rounds"]
     return [(r["round"], r["n_train_tasks"], r["picked"], r["test"]["rougeL"], r["dev"]["rougeL"]) for r in rows]

@@ -242,3 +242,32 @@ def test_load_task_file_directly(ni_mini):
     task = load_task_file(ni_mini / "tasks" / "task363_sst2_polarity_classification.json")
     assert task.name == "task363_sst2_polarity_classification"
     assert task.kind == "cls"
+
+
+def test_reference_task_metadata_json(tmp_path):
+    """The reference's task_metadata.json as it is: cls iff DefHasLabel == ExactMentioned."""
+    import json
+
+    write_dir(tmp_path / "d", {"task001_sent": make_task(), "task002_gen": make_task()})
+    meta = tmp_path / "task_metadata.json"
+    meta.write_text(json.dumps({
+        "task001_sent.json": {"DefHasLabel": "NotMentioned", "Categories": ["Sentiment Analysis"], "Domains": ["x"]},
+        "task002_gen.json": {"DefHasLabel": "ExactMentioned", "Categories": ["Question Answering"]},
+    }))
+    lib = TaskLibrary(tmp_path / "d", metadata=meta)
+    assert lib.kind("task001_sent") == "gen" and lib.kind("task002_gen") == "cls"
+    assert lib.category("task002_gen") == "Question Answering"
+    assert lib.load("task002_gen").kind == "cls"
+    assert str(meta) in lib.kinds_source
+
+
+def test_task_missing_from_metadata_is_an_error(tmp_path):
+    write_dir(tmp_path / "d", {"task001_sent": make_task(), "task002_other": make_task()})
+    meta = tmp_path / "meta.tsv"
+    meta.write_text("task\tkind\ntask001_sent\tgen\n")
+    lib = TaskLibrary(tmp_path / "d", metadata=meta)
+    assert lib.kind("task001_sent") == "gen"
+    for call in (lib.kind, lib.summary, lib.load):
+        with pytest.raises(TaskFormatError, match=r"meta.tsv: task 'task002_other' is not in the metadata file"):
+            call("task002_other")
+    assert "inferred" in TaskLibrary(tmp_path / "d").kinds_source

@@ -122,12 +122,17 @@ def prompt(
 
 
 @app.command()
-def validate(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Check a config: keys, values, registry names and data paths. Loads no model."""
-    from activeit.config import check_config
+def validate(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    task_lists: Annotated[Optional[Path], typer.Option("--task-lists", help="Also check the per-round lists `activeit run --task-lists DIR` would replay.")] = None,
+) -> None:
+    """Check a config without loading a model: keys, values, registry names, data paths, and the
+    round-0 pool (tasks per list with their cls/gen counts, and where the kinds come from)."""
+    from activeit.pipeline import check_config
 
     cfg = _load(config, set_)
-    for line in check_config(cfg):
+    for line in check_config(cfg, task_lists):
         typer.echo(line)
     typer.echo(f"{config}: ok")
 
@@ -148,13 +153,13 @@ def score(
     Writes OUT/records.jsonl (one line per task, instance and perturbation) and OUT/tasks.json.
     An interrupted call resumes from the tasks already scored.
     """
-    from activeit.pool import initial_pool, read_task_list
+    from activeit.pool import config_pool, read_task_list
     from activeit.scores import score_tasks, scores_to_compute
     from activeit.tasks import TaskLibrary
 
     cfg = _load(config, set_)
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
-    names = read_task_list(tasks, library) if tasks else list(initial_pool(library, cfg.data.split, cfg.seed, cfg.rounds.chunk).remain)
+    names = read_task_list(tasks, library) if tasks else list(config_pool(library, cfg).remain)
     compute = scores_to_compute(cfg, all_by_default=True)
     lm = _load_model(cfg, model)
     result = score_tasks(lm, library, names, cfg, out, compute=compute)
@@ -190,7 +195,7 @@ def select(
     k: Annotated[Optional[int], typer.Option("-k", help="How many tasks (default: rounds.chunk, else the initial train size).")] = None,
 ) -> None:
     """Pick tasks from a scored pool with the config's strategy (and cls/gen ratio)."""
-    from activeit.pool import initial_pool, write_task_list
+    from activeit.pool import config_pool, write_task_list
     from activeit.scores import read_task_scores
     from activeit.strategies import check_scores_available, select_for_round
     from activeit.tasks import TaskLibrary
@@ -199,8 +204,7 @@ def select(
     table, _ = read_task_scores(scores)
     check_scores_available(cfg.strategy.name, table.values())
     if k is None:
-        k = cfg.rounds.chunk or len(initial_pool(TaskLibrary(cfg.data.path, metadata=cfg.data.metadata),
-                                                   cfg.data.split, cfg.seed).train)
+        k = cfg.rounds.chunk or len(config_pool(TaskLibrary(cfg.data.path, metadata=cfg.data.metadata), cfg).train)
     picked = select_for_round(cfg.strategy, cfg.strategy.name, list(table.values()), table, k, cfg.seed, 0)
     for name in picked:
         typer.echo(name)
@@ -240,13 +244,13 @@ def train_command(
 
     An interrupted run resumes from its last checkpoint in OUT/checkpoints when run again.
     """
-    from activeit.pool import initial_pool, read_task_list
+    from activeit.pool import config_pool, read_task_list
     from activeit.tasks import TaskLibrary
     from activeit.training import train
 
     cfg = _load(config, set_)
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
-    pool = None if tasks and dev_tasks else initial_pool(library, cfg.data.split, cfg.seed, cfg.rounds.chunk)
+    pool = None if tasks and dev_tasks else config_pool(library, cfg)
     names = read_task_list(tasks, library) if tasks else list(pool.train)
     dev = read_task_list(dev_tasks, library) if dev_tasks else list(pool.dev)
     result = train(cfg, names, out, dev_tasks=dev, library=library, force=force)
@@ -299,6 +303,37 @@ def metrics_command(
         typer.echo(format_table(metrics))
 
 
+@app.command()
+def split(
+    data: Annotated[str, typer.Argument(help="NI checkout (tasks/ + splits/) or task directory.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write (OUT/init/*_tasks.txt); must not hold a split yet.")],
+    seed: Annotated[int, typer.Option("--seed", help="Python `random` seed, as the reference's write_TLAL_split (the paper: 10, 20, 30, 40, 50).")] = 10,
+    from_split: Annotated[str, typer.Option("--from", help="Split to draw from: a name under DATA/splits/ or a directory with train/test/excluded_tasks.txt.")] = "default",
+    metadata: Annotated[Optional[Path], typer.Option("--metadata", help="Task kinds for the balanced dev set: the reference's task_metadata.json or a TSV (default: inferred).")] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="The reference's `chunks`: the pool is cut into ROUNDS + 1 parts of train//(ROUNDS+1) tasks.")] = 10,
+    balance_dev: Annotated[bool, typer.Option("--balance-dev/--no-balance-dev", help="Half cls, half gen dev tasks (the paper's splits).")] = True,
+) -> None:
+    """Draw a new task pool in the reference layout, to share and replay.
+
+    Exactly the reference notebook's write_TLAL_split: the initial train list, a cls/gen-balanced
+    dev set, and the remain pool, each a chunk of the train split; dev_tasks.txt and
+    test_tasks.txt both list the test tasks followed by the dev tasks, as in the paper's files.
+    Use it as `data.split: OUT`.
+    """
+    from activeit.pool import LISTS, pool_lines, write_reference_split
+    from activeit.tasks import TaskLibrary
+
+    if any((out / "init" / f"{name}_tasks.txt").exists() for name in LISTS):
+        raise typer.BadParameter(f"{out / 'init'} already holds a split; choose another --out", param_hint="--out")
+    library = TaskLibrary(data, metadata=metadata, cache_size=0)
+    state = write_reference_split(out, library, from_split, seed, rounds, balance_dev)
+    for line in pool_lines(state, library):
+        typer.echo(line)
+    typer.echo(f"kinds: {library.kinds_source}")
+    typer.echo(f"wrote {out / 'init'}")
+    library.flush()
+
+
 # --------------------------------------------------------------------------- runs and reports
 
 
@@ -308,7 +343,7 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="Run directory; an existing one is resumed.")],
     set_: SetOpt = None,
     force_from_round: Annotated[Optional[int], typer.Option("--force-from-round", help="Redo every step of round N and later.")] = None,
-    task_lists: Annotated[Optional[Path], typer.Option("--task-lists", help="Replay per-round train lists <DIR>/<strategy>_<round>/train_tasks.txt instead of selecting.")] = None,
+    task_lists: Annotated[Optional[Path], typer.Option("--task-lists", help="Replay per-round train lists DIR/<name>_<round>/train_tasks.txt instead of selecting; <name> is the strategy or the reference's name for it (Random, HighPerplexity, LowPerplexity, FCGRatioPI-...-High-...).")] = None,
 ) -> None:
     """Run the active instruction tuning loop for every strategy and seed (resumes if OUT exists).
 

@@ -28,7 +28,11 @@ class DataConfig(Section):
     split: str = "default"
     """A split name under `<path>/splits/` or a split directory (reference `init/` layout or NI lists)."""
     metadata: str | None = None
-    """Optional TSV/JSON with per-task `kind` / `categories` that override inference."""
+    """TSV/JSON with per-task `kind` / `categories`, or the reference's `task_metadata.json`
+    (cls iff `DefHasLabel` is `ExactMentioned`); every task used must be in it. Default: infer kinds."""
+    test_tasks: str | None = None
+    """Where a split's dev and test lists overlap (the reference's files), the tasks of this list
+    are test and the rest dev. Default: `<path>/splits/default/test_tasks.txt` (NI's official list)."""
 
 
 class ModelConfig(Section):
@@ -321,25 +325,3 @@ def bundled_config(name: str) -> Path:
     if not path.is_file():
         raise ConfigError(f"no bundled config named {name!r}")
     return path
-
-
-def check_config(cfg: Config) -> list[str]:
-    """Checks beyond the schema that need no model: data path, split, registry names.
-
-    Returns lines describing what was found; raises the first `ActiveitError`.
-    """
-    from activeit.pool import resolve_split_dir
-    from activeit.tasks import TaskLibrary
-
-    library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata, cache_size=0)
-    lines = [f"data: {library.root} ({len(library)} tasks)"]
-    split_dir = resolve_split_dir(library, cfg.data.split)
-    lines.append(f"split: {split_dir}")
-    try:
-        from activeit.strategies import check_strategy_names
-    except ImportError:
-        pass
-    else:
-        check_strategy_names(cfg)
-        lines.append(f"strategies: {', '.join(cfg.strategies)}")
-    return lines

@@ -147,12 +147,12 @@ def evaluate(
 
 def split_tasks(cfg: Config, library: Any, split: str, tasks_file: str | os.PathLike | None = None) -> list[str]:
     """Task names of a split from the config's pool (or from a task-list file)."""
-    from activeit.pool import initial_pool, read_task_list
+    from activeit.pool import config_pool, read_task_list
 
     instances_per_task(cfg, split)  # validates the split name
     if tasks_file is not None:
         return read_task_list(tasks_file, library)
-    pool = initial_pool(library, cfg.data.split, cfg.seed, cfg.rounds.chunk)
+    pool = config_pool(library, cfg)
     return list(getattr(pool, split))
 
 

@@ -25,7 +25,8 @@ from typing import Any
 from activeit import atomic, distributed
 from activeit.config import Config
 from activeit.errors import RunStateError
-from activeit.pool import PoolState, initial_pool, read_task_list, write_task_list
+from activeit.pool import PoolState, config_pool, pool_lines, read_task_list, resolve_split_dir, write_task_list
+from activeit.replay import Replay, plan_replay
 from activeit.tasks import TaskLibrary
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,8 @@ class Context:
     library: TaskLibrary
     layout: RunLayout
     manifest: Manifest
-    task_lists: Path | None = None
+    replays: dict[Track, Replay] | None = None
+    """Per-track lists to replay (`--task-lists`) instead of scoring and selecting."""
     progress: bool = True
     loaded: tuple[str, Any] | None = None
     """(round directory, its trained model): evaluation and scoring of a round share one load."""
@@ -186,27 +188,14 @@ def needs_for(cfg: Config, strategies: Sequence[str], replay: bool) -> list[str]
         update={"strategies": list(strategies)})})))
 
 
-def _replayed_list(ctx: Context, track: Track, i: int) -> list[str] | None:
-    if ctx.task_lists is None:
-        return None
-    path = ctx.task_lists / f"{track.strategy}_{i}" / "train_tasks.txt"
-    if not path.exists():
-        return None
-    return read_task_list(path, ctx.library)
-
-
 def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Iterator[Step]:
     """The steps of one track in order; later steps read what earlier ones wrote."""
     cfg = _seeded(ctx.cfg, track.seed)
     data = cfg.data.model_dump(mode="json")
-    replay = ctx.task_lists is not None
+    replay = ctx.replays[track] if ctx.replays is not None else None
     shared_strategies = ctx.cfg.strategies
     train = list(pool0.train)
     remain = list(pool0.remain)
-    if replay:
-        given = _replayed_list(ctx, track, 0)
-        if given is not None:
-            train, remain = given, [n for n in pool0.remain + pool0.train if n not in set(given)]
     count = cfg.rounds.count
     for i in range(count):
         rdir = ctx.layout.round_dir(track, i)
@@ -224,7 +213,7 @@ def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Ite
                    ["metrics.json", "predictions.jsonl"], _evaluate_step(ctx, cfg, rdir, pool0))
         if i == count - 1:
             break
-        needed = needs_for(cfg, shared_strategies if i == 0 else [track.strategy], replay)
+        needed = needs_for(cfg, shared_strategies if i == 0 else [track.strategy], replay is not None)
         score_hash = None
         if needed:
             score_inputs = {"train": train_hash, "scoring": cfg.scoring.result_inputs(), "prompt": cfg.section("prompt"),
@@ -233,12 +222,8 @@ def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Ite
             yield Step(ctx.layout.key(track, i, "score"), "score", i, track, score_inputs,
                        ["scores/tasks.json", "scores/records.jsonl"], _score_step(ctx, cfg, rdir, list(remain), needed))
         picked_path = ctx.layout.picked_path(track, i)
-        if replay:
-            nxt = _replayed_list(ctx, track, i + 1)
-            if nxt is None:
-                raise RunStateError(f"{ctx.task_lists / f'{track.strategy}_{i + 1}' / 'train_tasks.txt'}: "
-                                    f"no task list to replay for round {i + 1} of {track.strategy}")
-            select_inputs = {"replay": nxt, "train": list(train), "remain": list(remain)}
+        if replay is not None:
+            select_inputs = {"replay": list(replay.lists[i + 1]), "train": list(train), "remain": list(remain)}
         else:
             select_inputs = {"scores": score_hash, "seed": track.seed, "strategy": cfg.section("strategy") | {"name": track.strategy},
                              "k": chunk, "train": list(train), "remain": list(remain)}
@@ -298,11 +283,7 @@ def _select_step(ctx: Context, cfg: Config, track: Track, i: int, rdir: Path, pi
         if not distributed.is_main():
             return
         if "replay" in inputs:
-            nxt = inputs["replay"]
-            missing = [n for n in train if n not in set(nxt)]
-            if missing:
-                raise RunStateError(f"replayed list for round {i + 1} of {track.strategy} drops trained tasks: {missing[:3]}")
-            picked = [n for n in nxt if n not in set(train)]
+            picked = [n for n in inputs["replay"] if n not in set(train)]
         else:
             from activeit.scores import read_task_scores
             from activeit.strategies import check_scores_available, select_for_round
@@ -346,7 +327,7 @@ def _format_s(seconds: float) -> str:
 
 
 def _plan(cfg: Config, library: TaskLibrary) -> tuple[dict[int, PoolState], int]:
-    pools = {seed: initial_pool(library, cfg.data.split, seed, cfg.rounds.chunk) for seed in cfg.seeds}
+    pools = {seed: config_pool(library, cfg, seed) for seed in cfg.seeds}
     chunk = cfg.rounds.chunk or len(next(iter(pools.values())).train)
     return pools, chunk
 
@@ -361,10 +342,42 @@ def check_run_config(cfg: Config, task_lists: Path | None = None) -> None:
         raise RunStateError(f"--task-lists {task_lists}: not a directory")
 
 
+def plan_replays(cfg: Config, task_lists: Path, library: TaskLibrary, pools: dict[int, PoolState],
+                 chunk: int) -> dict[Track, Replay]:
+    """Every track's lists, read and checked before any work."""
+    return {Track(seed, strategy): plan_replay(task_lists, strategy, cfg.rounds.count, pools[seed], chunk, library)
+            for seed in cfg.seeds for strategy in cfg.strategies}
+
+
+def check_config(cfg: Config, task_lists: Path | None = None) -> list[str]:
+    """`activeit validate`: everything checkable without a model, described line by line.
+
+    Raises the first `ActiveitError`.
+    """
+    library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata, cache_size=0)
+    lines = [f"data: {library.root} ({len(library)} tasks)"]
+    split_dir = resolve_split_dir(library, cfg.data.split)
+    lines.append(f"split: {split_dir}")
+    check_run_config(cfg, task_lists)
+    pools, chunk = _plan(cfg, library)
+    seed = cfg.seeds[0]
+    lines.append(f"round-0 pool (seed {seed}), {chunk} tasks a round:")
+    lines += pool_lines(pools[seed], library)
+    lines.append(f"kinds: {library.kinds_source}")
+    library.flush()
+    if task_lists is not None:
+        for track, replay in plan_replays(cfg, task_lists, library, pools, chunk).items():
+            if track.seed == seed:
+                lines.append(f"replay: {track.strategy} from {task_lists / replay.name}_<0..{len(replay.lists) - 1}>")
+    else:
+        lines.append(f"strategies: {', '.join(cfg.strategies)}")
+    return lines
+
+
 def _walk(ctx: Context, pools: dict[int, PoolState], chunk: int, execute: bool, echo: Callable[[str], None]) -> int:
     """Check every finished step against the config (execute=False) or run what is left."""
     mismatches: dict[str, str] = {}
-    total = _count_steps(ctx.cfg, ctx.task_lists is not None)
+    total = _count_steps(ctx.cfg, ctx.replays is not None)
     done_keys: set[str] = set()
     started = time.perf_counter()
     ran = 0
@@ -447,7 +460,12 @@ def run_experiment(
     if force_from_round is not None:
         dropped = manifest.drop_from_round(force_from_round)
         echo(f"--force-from-round {force_from_round}: {len(dropped)} finished step(s) will be redone")
-    ctx = Context(cfg, root, library, RunLayout(root, cfg.strategies, cfg.seeds), manifest, lists, progress)
+    replays = plan_replays(cfg, lists, library, pools, chunk) if lists is not None else None
+    if replays is not None:
+        for track, replay in replays.items():
+            if track.seed == cfg.seeds[0]:
+                echo(f"replaying {track.strategy} from {lists / replay.name}_<0..{len(replay.lists) - 1}>")
+    ctx = Context(cfg, root, library, RunLayout(root, cfg.strategies, cfg.seeds), manifest, replays, progress)
     _walk(ctx, pools, chunk, execute=False, echo=echo)
     if distributed.is_main():
         atomic.write_text(root / "config.yaml", cfg.to_yaml())

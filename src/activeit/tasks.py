@@ -343,9 +343,27 @@ class TaskMetadata:
     categories: tuple[str, ...] | None = None
 
 
+REFERENCE_CLS_LABEL = "ExactMentioned"
+
+
+def _reference_row(key: str, value: dict[str, Any]) -> dict[str, Any]:
+    """One entry of the reference's `task_metadata.json`: cls iff `DefHasLabel` is `ExactMentioned`."""
+    row: dict[str, Any] = {"task": key.removesuffix(".json")}
+    if "DefHasLabel" in value:
+        row["kind"] = "cls" if value["DefHasLabel"] == REFERENCE_CLS_LABEL else "gen"
+    if "Categories" in value:
+        row["categories"] = value["Categories"]
+    return row
+
+
 def load_metadata(path: str | os.PathLike) -> dict[str, TaskMetadata]:
-    """Per-task kind/category overrides: a TSV with a `task` column and `kind` and/or
-    `categories` (`;`-joined) columns, or a JSON object `{task: {kind, categories}}`."""
+    """Per-task kind/category overrides.
+
+    Accepts a TSV with a `task` column and `kind` and/or `categories` (`;`-joined) columns, a
+    JSON object `{task: {kind, categories}}`, or the reference's `task_metadata.json` as it is
+    (`{"task123_x.json": {"DefHasLabel": ..., "Categories": [...]}}`): the paper's cls/gen split
+    is that human annotation, not a guess from the text.
+    """
     path = Path(path)
     if not path.is_file():
         raise TaskFormatError(f"{path}: metadata file not found")
@@ -354,7 +372,14 @@ def load_metadata(path: str | os.PathLike) -> dict[str, TaskMetadata]:
         data = decode_task_file(path)
         if not isinstance(data, dict):
             raise TaskFormatError(f"{path}: metadata must be a JSON object keyed by task name")
-        rows = [dict(task=name, **(v if isinstance(v, dict) else {"kind": v})) for name, v in data.items()]
+        rows = []
+        for key, value in data.items():
+            if isinstance(value, dict) and ("DefHasLabel" in value or "Categories" in value):
+                rows.append(_reference_row(key, value))
+            elif isinstance(value, dict):
+                rows.append(dict(value, task=key.removesuffix(".json")))
+            else:
+                rows.append({"task": key.removesuffix(".json"), "kind": value})
     else:
         with open(path, encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
@@ -369,7 +394,7 @@ def load_metadata(path: str | os.PathLike) -> dict[str, TaskMetadata]:
         if isinstance(cats, str):
             cats = tuple(c.strip() for c in cats.split(";") if c.strip())
         elif isinstance(cats, list):
-            cats = tuple(cats)
+            cats = tuple(str(c) for c in cats)
         out[name] = TaskMetadata(kind, cats or None)
     return out
 
@@ -445,6 +470,7 @@ class TaskLibrary:
 
     def __init__(self, root: str | os.PathLike, metadata: str | os.PathLike | None = None, cache_size: int = 8):
         self.root = resolve_data_path(root)
+        self.metadata_path = Path(metadata) if metadata else None
         self.metadata = load_metadata(metadata) if metadata else {}
         self._summaries: dict[str, TaskSummary] = {}
         self._cache: OrderedDict[str, Task] = OrderedDict()
@@ -487,8 +513,26 @@ class TaskLibrary:
             raise TaskFormatError(f"{path}: resolves outside the data directory {self.tasks_dir}")
         return path
 
-    def _overrides(self, name: str) -> dict[str, Any]:
+    @property
+    def kinds_source(self) -> str:
+        """Where task kinds come from, for `activeit validate`."""
+        if self.metadata_path is None:
+            return "inferred from each task's definition and outputs (no data.metadata)"
+        return f"metadata file {self.metadata_path}"
+
+    def _meta(self, name: str) -> TaskMetadata | None:
+        """A given metadata file must cover every task used: a silent fallback to inference would
+        change the cls/gen sub-pools without a word."""
+        if self.metadata_path is None:
+            return None
         meta = self.metadata.get(name)
+        if meta is None:
+            raise TaskFormatError(f"{self.metadata_path}: task {name!r} is not in the metadata file "
+                                  f"(it gives the task kinds; add the task or drop data.metadata)")
+        return meta
+
+    def _overrides(self, name: str) -> dict[str, Any]:
+        meta = self._meta(name)
         if meta is None:
             return {}
         out: dict[str, Any] = {}
@@ -549,6 +593,9 @@ class TaskLibrary:
         self.flush()
 
     def kind(self, name: str) -> Kind:
+        meta = self._meta(name) if name not in self._memory else None
+        if meta is not None and meta.kind is not None:
+            return meta.kind
         return self.summary(name).kind
 
     def category(self, name: str) -> str:
