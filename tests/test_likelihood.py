@@ -335,3 +335,19 @@ def test_models_with_dynamic_rope_score_on_one_worker(tiny_causal, monkeypatch):
     monkeypatch.setattr(rope, "rope_type", "dynamic")
     score(tiny_causal, prompts, targets, workers=2)
     assert seen == [2, 1]
+
+
+def test_caches_are_filled(tiny_causal):
+    """The cache keyword differs across transformers releases; the wrong one leaves the cache empty
+    without an error, so check the prefix pass and a forward call after it really fill theirs."""
+    import activeit.likelihood as native
+
+    lm = tiny_causal
+    ids = lm.tokenizer(_prompt(DEFINITION, INPUTS[0]))["input_ids"]
+    prefix, row = ids[:20], ids[20:]
+    with torch.inference_mode():
+        kv = native._run_prefix(lm.model, prefix, None)
+        assert len(kv) == lm.model.config.num_hidden_layers and kv[0][0].shape[-2] == len(prefix)
+        kw = native._after_prefixes(lm, [(len(prefix), kv)], [row], keep_cache=True)
+        lm.model.base_model(**kw)
+    assert kw[native.CACHE].get_seq_length() == len(prefix) + len(row)

@@ -4,8 +4,9 @@
 `generate` gives greedy outputs. Both batch by length, and for causal models compute the KV
 cache of a prefix shared by many prompts (definition + examples) once, running only the rest.
 
-Written against the transformers 5.x cache API (`cache=` keyword, `DynamicCache` built from
-per-layer key/value tensors, `Cache.batch_select_indices`).
+Written against the transformers 5.x cache API (`DynamicCache` built from per-layer key/value
+tensors, `Cache.batch_select_indices`); the cache keyword is `cache` from 5.24 and
+`past_key_values` before, and `CACHE` holds the one this transformers uses.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from activeit.allocator import tune_allocator
-from activeit.kvcache import aligned_cache
+from activeit.engine.base import Finish, Generation, Target, TargetScore, Work, resolve_target as _target_ids, target_ids
 from activeit.models import LoadedModel
 from activeit.packing import packed_linears
 from activeit.workers import SERIAL, Workers, worker_pool
 
-Target = str | Sequence[int]
-Finish = Literal["eos", "stop", "length"]
+
+CACHE = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+"""The forward keyword and output field of the KV cache (renamed in transformers 5.24). Passing
+the other name is not an error there: the cache would silently stay empty."""
 
 DEFAULT_TOKEN_BUDGET = 8_192
 """Padded context tokens a micro-batch may hold: rows × (shared prefix + longest row)."""
@@ -42,66 +46,6 @@ _MAX_GROUP_SPAN = 256
 """Prompts looked back over when grouping (bounds the planner at O(n·256))."""
 LOGIT_BLOCK_BYTES = 16 << 20
 """Largest float32 logit block `target_ce` materialises (below glibc's 32 MB mmap threshold)."""
-
-
-@dataclass(frozen=True)
-class TargetScore:
-    """Length-normalised likelihood of one target: `p = exp(-mean_ce)`."""
-
-    n_tokens: int
-    mean_ce: float
-    p: float
-
-    @classmethod
-    def from_sum(cls, ce_sum: float, n_tokens: int) -> TargetScore:
-        mean = ce_sum / n_tokens
-        return cls(n_tokens, mean, math.exp(-mean))
-
-
-@dataclass(frozen=True)
-class Generation:
-    """A greedy output. `token_ids` include the token that ended it (EOS or the stop-string token)."""
-
-    text: str
-    token_ids: list[int]
-    finish: Finish
-    score: TargetScore | None = None
-    """Likelihood of `token_ids` under the prompt, computed while generating (None if no tokens)."""
-
-
-@dataclass
-class Work:
-    """What the engine ran, for throughput and FLOP accounting (pass one in to have it filled)."""
-
-    tokens: int = 0
-    """Token positions run through the transformer body (padding included)."""
-    logit_rows: int = 0
-    """Positions the output head (vocabulary projection) was applied to."""
-    forwards: int = 0
-
-
-# --------------------------------------------------------------------------- targets and tokens
-
-
-def target_ids(lm: LoadedModel, text: str) -> list[int]:
-    """Token ids of a text target, the training convention (`prompts.training_target`).
-
-    Seq2seq: the tokenizer's ids of the stripped text (T5 appends EOS). Causal:
-    `tokenizer(" " + text.strip(), add_special_tokens=False)` ids followed by EOS.
-    """
-    tok = lm.tokenizer
-    if not lm.causal:
-        return list(tok(text.strip())["input_ids"])
-    if tok.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token, which causal text targets end with")
-    return list(tok(" " + text.strip(), add_special_tokens=False)["input_ids"]) + [tok.eos_token_id]
-
-
-def _target_ids(lm: LoadedModel, target: Target) -> list[int]:
-    ids = target_ids(lm, target) if isinstance(target, str) else [int(t) for t in target]
-    if not ids:
-        raise ValueError("a target must have at least one token")
-    return ids
 
 
 def _prompt_ids(lm: LoadedModel, prompts: Sequence[str]) -> list[list[int]]:
@@ -204,7 +148,7 @@ def _run_prefix(model: Any, prefix: list[int], work: Work | None) -> KV:
     ids = torch.tensor([prefix], device=model.device)
     out = model.base_model(input_ids=ids, use_cache=True)
     _count(work, len(prefix), 0)
-    return [(layer.keys, layer.values) for layer in out.cache.layers]
+    return [(layer.keys, layer.values) for layer in getattr(out, CACHE).layers]
 
 
 def _expand_cache(model: Any, kv: KV | None, rows: int):
@@ -490,8 +434,8 @@ def _after_prefixes(lm, prefixes, rows, *, keep_cache: bool = False) -> dict[str
         mask = torch.cat([mask, mask.new_ones((n, width))], dim=1)
     if cache is None and keep_cache:
         cache = DynamicCache(config=model.config)
-    return dict(input_ids=ids.to(dev), position_ids=pos.to(dev), attention_mask=mask, cache=cache,
-                use_cache=cache is not None)
+    return {"input_ids": ids.to(dev), "position_ids": pos.to(dev), "attention_mask": mask, CACHE: cache,
+            "use_cache": cache is not None}
 
 
 def _suffix_ce(lm, body, head, prefixes, rows, starts, targets, work) -> list[float]:
@@ -611,8 +555,7 @@ def generate(
     The engine runs its own KV-cached loop (not `model.generate`) so that rows leave the batch
     as soon as they finish, prompts sharing a prefix reuse its cache, prompts are prefilled in
     length-sorted micro-batches (on `workers`, as in `score`) instead of left-padded to the
-    longest, a decoding batch may hold prompts with different prefixes (several tasks), and each
-    step writes into room reserved up front (`activeit.kvcache`) instead of copying the cache;
+    longest, and a decoding batch may hold prompts with different prefixes (several tasks);
     each `Generation` also carries the likelihood of its `token_ids`, which equals
     `score(prompt, token_ids)`.
     """
@@ -729,7 +672,7 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
             for step in range(max_new):
                 if step:
                     hidden = step_body(input_ids=best[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                                       cache=cache, use_cache=True)
+                                       use_cache=True, **{CACHE: cache})
                     best, ce = _step(step_head(hidden[:, -1]))
                     _count(work, len(state.alive), len(state.alive))
                     next_pos = next_pos + 1
@@ -779,26 +722,31 @@ def _prefill_aligned(lm, body, head, prefixes, rows, max_new, batch_size, token_
         last = torch.tensor([lengths[b] - 1 for b in part], device=dev)
         best[part], ce[part] = _step(_last_logits(model, body, head, kw, last))
         _count(work, kw["input_ids"].numel(), len(part))
-        layers = [(layer.keys, layer.values) for layer in kw["cache"].layers]
-        with ready:  # the first micro-batch to finish allocates the decoding cache
+        layers = [(layer.keys, layer.values) for layer in kw[CACHE].layers]
+        with ready:  # the first micro-batch to finish allocates the decoding cache's tensors
             if not decoding:
-                decoding.append(aligned_cache(model.config, end + max_new, layers, n, end))
-        for layer, (k, v) in zip(decoding[0].layers, layers):
+                decoding.extend((k.new_zeros((n, k.shape[1], end, k.shape[3])), v.new_zeros((n, v.shape[1], end, v.shape[3])))
+                                for k, v in layers)
+        for (keys, values), (k, v) in zip(decoding, layers):
             for j, b in enumerate(part):
-                layer.write(b, end - lengths[b], k[j, :, longest:longest + lengths[b]],
-                            v[j, :, longest:longest + lengths[b]])
+                start = end - lengths[b]
+                keys[b, :, start:end] = k[j, :, longest:longest + lengths[b]]
+                values[b, :, start:end] = v[j, :, longest:longest + lengths[b]]
 
     for _ in pool.map(run, _micro_batches(list(range(n)), lengths, context=max(p for p, _ in prefixes),
                                           batch_size=batch_size, token_budget=token_budget // pool.n)):
         pass
-    cache = decoding[0]
     mask = torch.ones((n, end), dtype=torch.long, device=dev)
     for b, ((p, kv), length) in enumerate(zip(prefixes, lengths)):
         start = end - length - p
         mask[b, :start] = 0
         if p:
-            for layer, (k, v) in zip(cache.layers, kv):
-                layer.write(b, start, k[0], v[0])
+            for (keys, values), (k, v) in zip(decoding, kv):
+                keys[b, :, start:start + p] = k[0]
+                values[b, :, start:start + p] = v[0]
+    from transformers import DynamicCache
+
+    cache = DynamicCache(decoding, config=model.config)
     next_pos = torch.tensor([p + length for (p, _), length in zip(prefixes, lengths)], device=dev)
     return cache, mask, next_pos, best, ce
 
@@ -819,7 +767,7 @@ def _prefill_left_padded(lm, body, head, rows, work):
         pos[b, width - len(r):] = torch.arange(len(r))
     ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
     cache = DynamicCache(config=model.config)
-    kw = dict(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+    kw = {"input_ids": ids, "attention_mask": mask, "position_ids": pos, CACHE: cache, "use_cache": True}
     best, ce = _step(_last_logits(model, body, head, kw, torch.full((n,), width - 1, device=dev)))
     _count(work, n * width, n)
     return cache, mask, pos[:, -1] + 1, best, ce
@@ -839,8 +787,8 @@ def _generate_seq2seq(lm, seqs, out, max_new, batch_size, token_budget, bar, wor
         cache = None
         for _ in range(max_new):
             res = model(encoder_outputs=BaseModelOutput(last_hidden_state=states), attention_mask=mask,
-                        decoder_input_ids=dec, cache=cache, use_cache=True)
-            cache = res.cache
+                        decoder_input_ids=dec, use_cache=True, **{CACHE: cache})
+            cache = getattr(res, CACHE)
             best, ce = _step(res.logits[:, -1])
             _count(work, len(state.alive), len(state.alive))
             keep = state.advance(best, ce, eos, None)

@@ -1,0 +1,96 @@
+"""Every backend gives the `hf` backend's numbers: |Δ mean CE| ≤ 1e-4 in float32 and identical
+greedy labels, on causal and seq2seq models, with shared prefixes, stop strings and EOS."""
+
+from __future__ import annotations
+
+import pytest
+
+from activeit.engine import Generation, TargetScore, Work, engine_names, get_engine, register_engine
+from activeit.models import load_model
+
+TOL = 1e-4
+BACKENDS = [name for name in engine_names() if name not in ("auto", "hf", "vllm")]
+
+DEFINITION = ("Definition: In this task you are given a sentence. Classify the sentiment as positive or negative. "
+              "Answer yes or no. The quick brown fox jumps.\n\n Positive Example 1 -\nInput: The movie was great.\n"
+              " Output: positive.\n\n")
+INPUTS = ["The weather is cold today.", "What is the capital of France?", "Reverse the word, add the numbers.",
+          "The food was delicious!", "Count the letters, sort the list, 1 2 3 4 5 6 7 8 9 0."]
+
+
+def _prompt(definition: str, text: str) -> str:
+    return f"{definition}Now complete the following example -\nInput: {text}\nOutput:"
+
+
+@pytest.fixture(scope="module")
+def models(tiny_causal_dir, tiny_seq2seq_dir):
+    return {"causal": load_model(str(tiny_causal_dir), dtype="float32", device="cpu"),
+            "seq2seq": load_model(str(tiny_seq2seq_dir), dtype="float32", device="cpu")}
+
+
+def _workload(lm):
+    shared = [_prompt(DEFINITION, t) for t in INPUTS]
+    perturbed = [_prompt(DEFINITION.replace("sentence", "text").replace("quick ", ""), t) for t in INPUTS[:3]]
+    loose = ["Reverse the word.", "Given a question, generate an answer. Output:", "1 2 3"]
+    prompts = shared + perturbed + loose + [shared[0]]
+    texts = ["positive", "no", "Paris", "the food was delicious and the weather is cold", "yes"]
+    targets: list = [texts[i % len(texts)] for i in range(len(prompts))]
+    for i in (1, 6, 9):
+        targets[i] = lm.tokenizer(" sort the list", add_special_tokens=False)["input_ids"][: 2 + i % 3]
+    return prompts, targets
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_score_matches_hf(backend, kind, models):
+    lm = models[kind]
+    prompts, targets = _workload(lm)
+    want = get_engine("hf", lm).score(prompts, targets, batch_size=4)
+    got = get_engine(backend, lm).score(prompts, targets, batch_size=3)
+    assert all(isinstance(g, TargetScore) for g in got)
+    for g, w in zip(got, want, strict=True):
+        assert g.n_tokens == w.n_tokens
+        assert abs(g.mean_ce - w.mean_ce) <= TOL
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("stops", [(), ("\n",), (" the",)])
+def test_generate_matches_hf(backend, kind, stops, models):
+    lm = models[kind]
+    prompts, _ = _workload(lm)
+    want = get_engine("hf", lm).generate(prompts, max_new_tokens=6, stop_strings=stops, batch_size=4)
+    got = get_engine(backend, lm).generate(prompts, max_new_tokens=6, stop_strings=stops, batch_size=3)
+    for g, w in zip(got, want, strict=True):
+        assert isinstance(g, Generation)
+        assert (g.text, g.token_ids, g.finish) == (w.text, w.token_ids, w.finish)
+        assert abs(g.score.mean_ce - w.score.mean_ce) <= TOL
+
+
+def test_hf_generation_likelihood_equals_scoring(models):
+    lm = models["causal"]
+    prompts, _ = _workload(lm)
+    hf = get_engine("hf", lm)
+    gens = hf.generate(prompts, max_new_tokens=5, stop_strings=())
+    rescored = hf.score(prompts, [g.token_ids for g in gens])
+    for g, r in zip(gens, rescored):
+        assert abs(g.score.mean_ce - r.mean_ce) <= TOL
+
+
+def test_hf_counts_work_and_rejects_mismatched_lists(models):
+    hf = get_engine("hf", models["causal"])
+    work = Work()
+    hf.score(["a b", "c"], ["x", "y"], work=work)
+    assert work.forwards == 1 and work.tokens > 0
+    with pytest.raises(ValueError, match="2 prompts but 1 targets"):
+        hf.score(["a", "b"], ["x"])
+    assert hf.score([], []) == [] and hf.generate([]) == []
+
+
+def test_registry(models):
+    assert {"auto", "hf", "native"} <= set(engine_names())
+    assert get_engine("auto", models["causal"]).name == "native"
+    with pytest.raises(ValueError, match="unknown engine 'nope'"):
+        get_engine("nope", models["causal"])
+    with pytest.raises(ValueError, match="already registered"):
+        register_engine("hf")(lambda lm: None)
