@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,51 @@ def load_from_config(cfg: Any) -> LoadedModel:
     """`load_model` with the `model:` section of a run config."""
     return load_model(cfg.name, dtype=cfg.dtype, device=cfg.device, trust_remote_code=cfg.trust_remote_code,
                       revision=cfg.revision, cache_dir=cfg.cache_dir)
+
+
+# --------------------------------------------------------------------------- output head
+
+
+_HEAD_OK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unwrap(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (whose `base_model` is the LoRA model, not the body)."""
+    get = getattr(model, "get_base_model", None)
+    return get() if callable(get) else model
+
+
+def _separable_head(model: Any) -> bool:
+    """Whether logits == output_embeddings(base_model(...)) for this model (checked once, on 5 tokens).
+
+    Applying the vocabulary projection only where a target token is predicted saves most of
+    its cost (49k × 576 per position for SmolLM2), but some architectures scale or soft-cap
+    logits inside `forward`; those fall back to `logits_to_keep`.
+    """
+    model = _unwrap(model)
+    if model not in _HEAD_OK:
+        ok = False
+        head = model.get_output_embeddings()
+        base = getattr(model, "base_model", None)
+        if head is not None and base is not None and base is not model:
+            ids = torch.arange(3, 8, device=model.device).clamp_max(model.config.vocab_size - 1)[None]
+            training = model.training
+            model.eval()  # dropout (e.g. LoRA's during training) would make the two passes differ
+            try:
+                with torch.no_grad():
+                    full = model(input_ids=ids).logits
+                    fast = head(base(input_ids=ids).last_hidden_state)
+            finally:
+                model.train(training)
+            ok = full.shape == fast.shape and torch.allclose(full.float(), fast.float(), atol=1e-4, rtol=1e-4)
+        _HEAD_OK[model] = ok
+    return _HEAD_OK[model]
+
+
+def hidden_and_head(model: Any):
+    """(body, head): body(**kw) returns last hidden states; head(hidden) returns logits; (None, None)
+    if logits are not a plain projection of the last hidden state. Works inside peft wrappers."""
+    model = _unwrap(model)
+    if _separable_head(model):
+        return (lambda **kw: model.base_model(**kw).last_hidden_state), model.get_output_embeddings()
+    return None, None

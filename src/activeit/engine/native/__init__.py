@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from activeit import likelihood as _core
-from activeit.allocator import tune_allocator
 from activeit.engine import register_engine
 from activeit.engine.base import Generation, Target, TargetScore, Work
+from activeit.engine.native import core as _core
+from activeit.engine.native.allocator import tune_allocator
 from activeit.models import LoadedModel
 
 

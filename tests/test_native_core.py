@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from activeit.likelihood import Generation, TargetScore, Work, generate, plan_prefix_groups, score, target_ids
+from activeit.engine.native.core import Generation, TargetScore, Work, generate, plan_prefix_groups, score, target_ids
 from activeit.models import load_model
 
 TOL = 1e-4
@@ -191,7 +191,7 @@ def test_generate_prefills_in_micro_batches_with_the_same_tokens(workers, budget
 
 def test_a_decoding_batch_holds_prompts_with_different_prefixes(tiny_causal, monkeypatch):
     """Evaluation generates for many tasks at once: their prompts decode together, not task by task."""
-    import activeit.likelihood as likelihood
+    import activeit.engine.native.core as likelihood
 
     seen = []
     real = likelihood._prefill_aligned
@@ -211,7 +211,7 @@ def test_a_decoding_batch_holds_prompts_with_different_prefixes(tiny_causal, mon
 def test_generate_fallbacks_give_the_same_tokens(fallback, tiny_causal, monkeypatch):
     """Models whose caches cannot be re-laid (sliding windows) prefill left-padded; models whose
     logits are not a plain projection of the last hidden state compute logits in the model."""
-    import activeit.likelihood as likelihood
+    import activeit.engine.native.core as likelihood
 
     lm = tiny_causal
     prompts, _ = _workload(lm)
@@ -292,7 +292,7 @@ def test_smollm2_score_and_generate_match_naive(smollm2, ni_mini):
 
 
 def test_target_ce_in_blocks_equals_full_cross_entropy(monkeypatch):
-    import activeit.likelihood as likelihood
+    import activeit.engine.native.core as likelihood
 
     torch.manual_seed(0)
     head = torch.nn.Linear(16, 50, bias=False)
@@ -324,7 +324,7 @@ def test_workers_give_the_numbers_of_one(workers, budget, tiny_causal):
 
 def test_models_with_dynamic_rope_score_on_one_worker(tiny_causal, monkeypatch):
     """Dynamic RoPE rewrites its frequencies inside forward: no concurrent passes on such a model."""
-    import activeit.likelihood as likelihood
+    import activeit.engine.native.core as likelihood
 
     seen = []
     real = likelihood.worker_pool
@@ -340,7 +340,7 @@ def test_models_with_dynamic_rope_score_on_one_worker(tiny_causal, monkeypatch):
 def test_caches_are_filled(tiny_causal):
     """The cache keyword differs across transformers releases; the wrong one leaves the cache empty
     without an error, so check the prefix pass and a forward call after it really fill theirs."""
-    import activeit.likelihood as native
+    import activeit.engine.native.core as native
 
     lm = tiny_causal
     ids = lm.tokenizer(_prompt(DEFINITION, INPUTS[0]))["input_ids"]

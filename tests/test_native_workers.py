@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from activeit.errors import ConfigError
-from activeit.workers import SERIAL, default_workers, worker_pool
+from activeit.engine.native.workers import SERIAL, default_workers, worker_pool
 
 
 def test_default_workers(monkeypatch):

@@ -7,7 +7,7 @@ import platform
 
 import pytest
 
-import activeit.allocator as allocator
+import activeit.engine.native.allocator as allocator
 
 
 @pytest.fixture

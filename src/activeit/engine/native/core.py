@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import threading
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from activeit.allocator import tune_allocator
-from activeit.engine.base import Finish, Generation, Target, TargetScore, Work, resolve_target as _target_ids, target_ids
-from activeit.models import LoadedModel
-from activeit.packing import packed_linears
-from activeit.workers import SERIAL, Workers, worker_pool
+from activeit.engine.base import Finish, Generation, Target, TargetScore, Work, target_ids
+from activeit.engine.base import resolve_target as _target_ids
+from activeit.engine.native.packing import packed_linears
+from activeit.engine.native.workers import SERIAL, Workers, worker_pool
+from activeit.models import LoadedModel, hidden_and_head
 
 
 CACHE = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
@@ -68,51 +67,6 @@ def _pad_id(lm: LoadedModel) -> int:
 
 
 # --------------------------------------------------------------------------- model pieces
-
-
-_HEAD_OK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _unwrap(model: Any) -> Any:
-    """The transformers model inside a peft wrapper (whose `base_model` is the LoRA model, not the body)."""
-    get = getattr(model, "get_base_model", None)
-    return get() if callable(get) else model
-
-
-def _separable_head(model: Any) -> bool:
-    """Whether logits == output_embeddings(base_model(...)) for this model (checked once, on 5 tokens).
-
-    Applying the vocabulary projection only where a target token is predicted saves most of
-    its cost (49k × 576 per position for SmolLM2), but some architectures scale or soft-cap
-    logits inside `forward`; those fall back to `logits_to_keep`.
-    """
-    model = _unwrap(model)
-    if model not in _HEAD_OK:
-        ok = False
-        head = model.get_output_embeddings()
-        base = getattr(model, "base_model", None)
-        if head is not None and base is not None and base is not model:
-            ids = torch.arange(3, 8, device=model.device).clamp_max(model.config.vocab_size - 1)[None]
-            training = model.training
-            model.eval()  # dropout (e.g. LoRA's during training) would make the two passes differ
-            try:
-                with torch.no_grad():
-                    full = model(input_ids=ids).logits
-                    fast = head(base(input_ids=ids).last_hidden_state)
-            finally:
-                model.train(training)
-            ok = full.shape == fast.shape and torch.allclose(full.float(), fast.float(), atol=1e-4, rtol=1e-4)
-        _HEAD_OK[model] = ok
-    return _HEAD_OK[model]
-
-
-def hidden_and_head(model: Any):
-    """(body, head): body(**kw) returns last hidden states; head(hidden) returns logits; (None, None)
-    if logits are not a plain projection of the last hidden state. Works inside peft wrappers."""
-    model = _unwrap(model)
-    if _separable_head(model):
-        return (lambda **kw: model.base_model(**kw).last_hidden_state), model.get_output_embeddings()
-    return None, None
 
 
 def _prefix_reusable(model: Any) -> bool:
@@ -320,7 +274,6 @@ def score(
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
     if not prompts:
         return []
-    tune_allocator()
     tgt = [_target_ids(lm, t) for t in targets]
     src = _prompt_ids(lm, prompts)
     with _eval_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
@@ -561,7 +514,6 @@ def generate(
     """
     if not prompts:
         return []
-    tune_allocator()
     src = _prompt_ids(lm, prompts)
     unique: dict[tuple[int, ...], int] = {}
     for s in src:

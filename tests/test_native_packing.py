@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from activeit import packing
+from activeit.engine.native import packing
 from activeit.models import load_model
 
 pytestmark = pytest.mark.skipif(not packing.available(torch.float32),
