@@ -172,6 +172,18 @@ def sample_instances(task: Task, n: int, extra: int, seed: int,
     return chosen, [Example(inst.input, inst.outputs[0]) for inst in spare]
 
 
+_CLEANUPS = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def clean_up_tokenization(text: str) -> str:
+    """transformers' `clean_up_tokenization_spaces=True` (as in 4.18, the reference's version): no
+    space before punctuation and English contractions. Newer releases skip it for BPE tokenizers."""
+    for old, new in _CLEANUPS:
+        text = text.replace(old, new)
+    return text
+
+
 def label_max_new_tokens(cfg: Config, *, causal: bool) -> int:
     """`scoring.max_new_tokens`, or the reference's limit: labels of `prompt.max_target_length` tokens in
     all — max_target_length - 1 new tokens for seq2seq (HF's `max_length` counts the decoder start)."""
@@ -229,7 +241,8 @@ class Scorer:
         if self.lm.causal or not self.cfg.scoring.retokenize_labels:
             return generation.text, ids, generation.score
         tok = self.lm.tokenizer
-        text = tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True).strip()
+        text = clean_up_tokenization(tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+        text = text.strip()
         new = list(tok(text, max_length=self.cfg.prompt.max_target_length, truncation=True)["input_ids"])
         return text, new, generation.score if new == ids else None
 
