@@ -40,8 +40,8 @@ def test_eval_instances_are_the_first_in_file_order(pool, tiny_causal_dir):
     cfg = make_config(tiny_causal_dir, pool)
     tok = load_model(str(tiny_causal_dir), dtype="float32", device="cpu").tokenizer
     tasks = [lib.load(n) for n in TASKS]
-    # reported dev metrics: the first dev_report_instances (100) -> every instance of these small tasks
-    assert len(ev.build_items(tasks, tok, cfg, causal=True, split="dev")) == sum(len(v[2]) for v in TASKS.values())
+    # reported dev metrics: the first test_instances (3), as the test tasks
+    assert len(ev.build_items(tasks, tok, cfg, causal=True, split="dev")) == 4 * 3
     # checkpoint selection: dev_instances (2) per task
     assert len(ev.build_items(tasks, tok, cfg, causal=True, split="dev", selection=True)) == 4 * 2
     test_items = ev.build_items(tasks, tok, cfg, causal=True, split="test")
@@ -60,7 +60,7 @@ def test_dev_report_first_100_and_selection_seeded_random_50():
     task = Task(name="task9_dev", definition="d", positive_examples=[], negative_examples=[], categories=["C"],
                 instances=[Instance(f"i{n}", f"x{n}", ("y",)) for n in range(300)], kind="cls")
     cfg = load_config(None)
-    assert (cfg.evaluation.dev_report_instances, cfg.evaluation.dev_instances, cfg.evaluation.dev_selection) == (100, 50, "random")
+    assert (cfg.evaluation.test_instances, cfg.evaluation.dev_instances, cfg.evaluation.dev_selection) == (100, 50, "random")
     assert [i.id for i in ev.report_instances(task, cfg, "dev")] == [f"i{n}" for n in range(100)]
     assert [i.id for i in ev.report_instances(task, cfg, "test")] == [f"i{n}" for n in range(100)]
     picked = ev.selection_instances(task, 50, cfg.seed)
@@ -69,8 +69,9 @@ def test_dev_report_first_100_and_selection_seeded_random_50():
     assert picked != ev.selection_instances(task, 50, cfg.seed + 1)
     assert ev.selection_instances(task, 50, cfg.seed, "first") == task.instances[:50]
     # activeit's earlier rule: the first 50 for both
-    old = load_config(None, ["evaluation.dev_report_instances=null", "evaluation.dev_selection=first"])
+    old = load_config(None, ["evaluation.dev_report_instances=50", "evaluation.dev_selection=first"])
     assert ev.report_instances(task, old, "dev") == task.instances[:50]
+    assert ev.selection_instances(task, 50, old.seed, old.evaluation.dev_selection) == task.instances[:50]
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
@@ -141,8 +142,8 @@ def test_cli_evaluate_and_metrics(pool, tiny_causal_dir, tmp_path, capsys):
     code, out, err = run(capsys, "evaluate", str(config), "--model", str(tiny_causal_dir), "--split", "dev",
                          "--tasks", str(tasks), "--set", "model.dtype=float32", "--out", str(tmp_path / "dev"))
     assert code == 0, err
-    # reported dev metrics: the first 100 instances of each dev task (all 6 + 4 here)
-    assert json.loads((tmp_path / "dev" / "metrics.json").read_text())["n"] == 10
+    # reported dev metrics: the first test_instances of each dev task
+    assert json.loads((tmp_path / "dev" / "metrics.json").read_text())["n"] == 2 * 2
 
 
 def test_cli_evaluate_a_trained_adapter(pool, tiny_causal_dir, tmp_path, capsys):

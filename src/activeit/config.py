@@ -182,9 +182,9 @@ class EvaluationConfig(Section):
     """Checkpoint selection: N instances of every dev task, drawn as `dev_selection` says."""
     dev_selection: Literal["random", "first"] = "random"
     """`random`: a seeded random draw per dev task (the reference shuffles dev instances); `first`: file order."""
-    dev_report_instances: int | None = Field(100, ge=1)
-    """Reported dev metrics: the first N instances of every dev task (the reference's dev tasks sit in its
-    test list, 100 each); null: the checkpoint-selection instances."""
+    dev_report_instances: int | None = Field(None, ge=1)
+    """Reported dev metrics: the first N instances of every dev task; null: `test_instances` (the
+    reference's dev tasks sit in its test list, first 100 each)."""
     max_new_tokens: int = Field(128, ge=1)
     batch_size: int = Field(32, ge=1)
 

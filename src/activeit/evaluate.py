@@ -1,8 +1,8 @@
 """Evaluate a model on dev or test tasks: greedy predictions, `predictions.jsonl` and `metrics.json`.
 
-Reported metrics: the first `evaluation.test_instances` (100) instances of every test task and the
-first `dev_report_instances` (100) of every dev task, in file order (the NI README's rule; the
-reference's dev tasks are in its test list). Checkpoint selection: `dev_instances` (50) of every dev
+Reported metrics: the first `evaluation.test_instances` (100) instances of every test task and of
+every dev task (or `dev_report_instances`), in file order (the NI README's rule; the reference's dev
+tasks are in its test list). Checkpoint selection: `dev_instances` (50) of every dev
 task, a seeded random draw (`dev_selection`), as the reference's validation set. Greedy decoding of at most
 `evaluation.max_new_tokens` tokens; causal models stop at EOS or at the first token that
 contains one of `prompt.stop_strings`; the prediction is the text before the stop, stripped.
@@ -67,17 +67,14 @@ def instances_per_task(cfg: Config, split: str) -> int:
 
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     ev = cfg.evaluation
-    if split == "dev":
-        return ev.dev_report_instances if ev.dev_report_instances is not None else ev.dev_instances
+    if split == "dev" and ev.dev_report_instances is not None:
+        return ev.dev_report_instances
     return ev.test_instances
 
 
 def report_instances(task: Task, cfg: Config, split: str, n_instances: int | None = None) -> list[Instance]:
-    """The instances of a task in the reported metrics of `split`."""
-    n = n_instances if n_instances is not None else instances_per_task(cfg, split)
-    if split == "dev" and n_instances is None and cfg.evaluation.dev_report_instances is None:
-        return selection_instances(task, n, cfg.seed, cfg.evaluation.dev_selection)
-    return eval_instances(task, n)
+    """The instances of a task in the reported metrics of `split`: the first N."""
+    return eval_instances(task, n_instances if n_instances is not None else instances_per_task(cfg, split))
 
 
 def build_items(
