@@ -284,7 +284,7 @@ class Scorer:
             ppl_from_pu = s.label == "predicted" and all(
                 r[3] == original and r[5] == g[1]
                 for r, original, g in zip([r for r in requests if r[2] == 0], originals, raw))
-        if PPL in self.compute and not ppl_from_pu:
+        if need_predicted and not ppl_from_pu:  # free: generation knows these likelihoods
             for inst, original, (text, ids, known) in zip(instances, originals, raw):
                 requests.append((PPL, inst, 0, original, text, ids, known))
         todo = [r for r in requests if r[6] is None]
