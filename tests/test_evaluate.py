@@ -40,13 +40,38 @@ def test_eval_instances_are_the_first_in_file_order(pool, tiny_causal_dir):
     cfg = make_config(tiny_causal_dir, pool)
     tok = load_model(str(tiny_causal_dir), dtype="float32", device="cpu").tokenizer
     tasks = [lib.load(n) for n in TASKS]
-    assert len(ev.build_items(tasks, tok, cfg, causal=True, split="dev")) == 4 * 2
+    # reported dev metrics: the first test_instances (3), as the test tasks
+    assert len(ev.build_items(tasks, tok, cfg, causal=True, split="dev")) == 4 * 3
+    # checkpoint selection: dev_instances (2) per task
+    assert len(ev.build_items(tasks, tok, cfg, causal=True, split="dev", selection=True)) == 4 * 2
     test_items = ev.build_items(tasks, tok, cfg, causal=True, split="test")
     assert len(test_items) == 4 * 3 and all(it.split == "test" for it in test_items)
     assert all(it.prompt.endswith("Output:") for it in test_items)  # causal: no trailing space
     assert test_items[0].references == ("positive",) and test_items[0].kind == "cls"
     seq_items = ev.build_items(tasks[:1], tok, cfg, causal=False, split="test")
     assert seq_items[0].prompt.endswith("Output: ")
+
+
+def test_dev_report_first_100_and_selection_seeded_random_50():
+    """Reference: dev tasks are in test_tasks.txt (first 100 each, reported); the validation set that picks
+    the checkpoint is a seeded shuffle of each dev task's instances, 50 of them (ni_dataset, run_s2s)."""
+    from activeit.tasks import Instance, Task
+
+    task = Task(name="task9_dev", definition="d", positive_examples=[], negative_examples=[], categories=["C"],
+                instances=[Instance(f"i{n}", f"x{n}", ("y",)) for n in range(300)], kind="cls")
+    cfg = load_config(None)
+    assert (cfg.evaluation.test_instances, cfg.evaluation.dev_instances, cfg.evaluation.dev_selection) == (100, 50, "random")
+    assert [i.id for i in ev.report_instances(task, cfg, "dev")] == [f"i{n}" for n in range(100)]
+    assert [i.id for i in ev.report_instances(task, cfg, "test")] == [f"i{n}" for n in range(100)]
+    picked = ev.selection_instances(task, 50, cfg.seed)
+    assert len({i.id for i in picked}) == 50 and picked != task.instances[:50]
+    assert picked == ev.selection_instances(task, 50, cfg.seed)  # seeded
+    assert picked != ev.selection_instances(task, 50, cfg.seed + 1)
+    assert ev.selection_instances(task, 50, cfg.seed, "first") == task.instances[:50]
+    # activeit's earlier rule: the first 50 for both
+    old = load_config(None, ["evaluation.dev_report_instances=50", "evaluation.dev_selection=first"])
+    assert ev.report_instances(task, old, "dev") == task.instances[:50]
+    assert ev.selection_instances(task, 50, old.seed, old.evaluation.dev_selection) == task.instances[:50]
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
@@ -117,7 +142,8 @@ def test_cli_evaluate_and_metrics(pool, tiny_causal_dir, tmp_path, capsys):
     code, out, err = run(capsys, "evaluate", str(config), "--model", str(tiny_causal_dir), "--split", "dev",
                          "--tasks", str(tasks), "--set", "model.dtype=float32", "--out", str(tmp_path / "dev"))
     assert code == 0, err
-    assert json.loads((tmp_path / "dev" / "metrics.json").read_text())["n"] == 2
+    # reported dev metrics: the first test_instances of each dev task
+    assert json.loads((tmp_path / "dev" / "metrics.json").read_text())["n"] == 2 * 2
 
 
 def test_cli_evaluate_a_trained_adapter(pool, tiny_causal_dir, tmp_path, capsys):

@@ -121,3 +121,62 @@ def test_mask_tokens_for(tiny_seq2seq_dir):
     assert mask_tokens_for(FakeTokenizer({}, unk_token="<|endoftext|>")) == ["<|endoftext|>"]
     with pytest.raises(ConfigError, match="no mask"):
         mask_tokens_for(FakeTokenizer({}))
+
+
+SENTINELS = [f"<extra_id_{i}>" for i in range(100)]
+
+
+def _sentinels(text):
+    return [w for w in text.split() if w.startswith("<extra_id_")]
+
+
+def test_mask_numbering_restarts_in_every_perturbed_text():
+    # reference ni_dataset.random_drop_word: mask_id = 0 at the start of every call (definition, each example input)
+    t = make_task()
+    for v in perturbations(t, k=20, rate=0.5, target="both", seed=2, mask_tokens=SENTINELS)[1:]:
+        for text in [v.definition] + [e.input for e in v.examples]:
+            masks = _sentinels(text)
+            assert masks == SENTINELS[:len(masks)]
+    runs_on = perturbations(t, k=20, rate=0.5, target="both", seed=2, mask_tokens=SENTINELS, mask_numbering="per_prompt")
+    seen = False
+    for v in runs_on[1:]:
+        masks = _sentinels(" ".join([v.definition] + [e.input for e in v.examples]))
+        assert masks == SENTINELS[:len(masks)]
+        seen |= bool(_sentinels(v.examples[0].input)) and bool(_sentinels(v.definition))
+    assert seen  # some example input continued the definition's numbering
+
+
+def test_too_few_positive_examples_are_padded_with_unscored_instances():
+    # reference ni_dataset: "Positive Examples" += up to 20 unused instances; the collator shows the first 2
+    t = make_task()
+    t.positive_examples = t.positive_examples[:1]
+    extra = [Example("extra one", "yes"), Example("extra two", "no")]
+    for target in ("both", "definition"):
+        variants = perturbations(t, k=3, rate=0.0, target=target, seed=0, extra_examples=extra)
+        assert all(v.examples == (t.positive_examples[0], extra[0]) for v in variants)
+    unpadded = perturbations(t, k=3, rate=0.0, target="both", seed=0, extra_examples=extra, pad_examples=False)
+    assert all(v.examples == (t.positive_examples[0],) for v in unpadded)
+    # a task with enough positive examples shows its own
+    full = make_task()
+    assert perturbations(full, k=1, rate=0.0, seed=0, extra_examples=extra)[0].examples == tuple(full.positive_examples[:2])
+
+
+def test_examples_target_redraws_prompt_zero_too():
+    # reference ni_dataset (TE): random.sample(Positive Examples, 2) for every pid, pid 0 included
+    t = make_task()
+    extra = [Example(f"extra {i}", "yes") for i in range(6)]
+    firsts = {perturbations(t, k=1, rate=0.2, target="examples", seed=s, extra_examples=extra)[0].examples
+              for s in range(10)}
+    assert len(firsts) > 1 and firsts != {tuple(t.positive_examples[:2])}
+    kept = perturbations(t, k=3, rate=0.2, target="examples", seed=1, extra_examples=extra, resample_original=False)
+    assert kept[0].examples == tuple(t.positive_examples[:2])
+
+
+def test_round_index_redraws_perturbations_deterministically():
+    t = make_task()
+    r1 = perturbations(t, k=5, rate=0.4, seed=11, round_index=1)
+    assert r1 == perturbations(t, k=5, rate=0.4, seed=11, round_index=1)
+    assert r1[1:] != perturbations(t, k=5, rate=0.4, seed=11, round_index=2)[1:]
+    assert r1[0] == perturbations(t, k=5, rate=0.4, seed=11, round_index=2)[0]
+    # without a round the draws are the per-task ones of every round
+    assert perturbations(t, k=5, rate=0.4, seed=11) != r1

@@ -8,10 +8,12 @@ from activeit.atomic import read_jsonl
 from activeit.config import load_config
 from activeit.scores import (
     Scorer,
+    label_max_new_tokens,
     perplexity,
     prediction_probability,
     prompt_uncertainty,
     read_task_scores,
+    round_from_dir,
     sample_instances,
     score_tasks,
     task_scores_from_records,
@@ -26,8 +28,11 @@ def test_prompt_uncertainty_hand_computed():
     assert prompt_uncertainty(P) == pytest.approx(0.125)
     # signed: -.1 .2 0 -.2 -> -.025
     assert prompt_uncertainty(P, absolute=False) == pytest.approx(-0.025)
-    # std of .4 .7 .8 .6 (mean .625): sqrt((.050625 + .005625 + .030625 + .000625) / 4)
-    assert prompt_uncertainty(P, aggregate="std") == pytest.approx(math.sqrt(0.0875 / 4))
+    # reference (no bald): std over the original and the perturbed prompts, .5 .4 .7 .8 .8 .6
+    # (mean .6333): sum of squares 2.54 - 6 * .6333^2 = .1333 -> sqrt(.1333 / 6) = sqrt(1 / 45)
+    assert prompt_uncertainty(P, aggregate="std") == pytest.approx(math.sqrt(1 / 45))
+    # std_over perturbed: .4 .7 .8 .6 (mean .625): sqrt((.050625 + .005625 + .030625 + .000625) / 4)
+    assert prompt_uncertainty(P, aggregate="std", std_over="perturbed") == pytest.approx(math.sqrt(0.0875 / 4))
     assert prediction_probability(P) == pytest.approx(0.65)
 
 
@@ -213,3 +218,143 @@ def test_seq2seq_scoring(tmp_path, tiny_seq2seq_dir):
     records = read_jsonl(tmp_path / "s" / "records.jsonl")
     assert all(r["target_ids"][-1] == lm.tokenizer.eos_token_id or r["n_tokens"] == 6 for r in records)
     assert all(0 <= s.prompt_uncertainty <= 1 for s in scores.values())
+
+
+# --------------------------------------------------------------------------- reference semantics
+
+
+def test_label_length_defaults_to_the_reference_generation_limit():
+    # run_s2s generation_max_length 128 = max_target_length; HF max_length counts the decoder start token
+    cfg = load_config(None)
+    assert cfg.scoring.max_new_tokens is None
+    assert label_max_new_tokens(cfg, causal=False) == 127
+    assert label_max_new_tokens(cfg, causal=True) == 128
+    cfg = load_config(None, ["prompt.max_target_length=16", "scoring.max_new_tokens=5"])
+    assert label_max_new_tokens(cfg, causal=False) == 5
+    assert label_max_new_tokens(load_config(None, ["prompt.max_target_length=16"]), causal=False) == 15
+
+
+def test_round_from_dir(tmp_path):
+    assert round_from_dir(tmp_path / "runs" / "x" / "round_3" / "scores") == 3
+    assert round_from_dir(tmp_path / "scores") == 0
+
+
+def test_sample_instances_redrawn_per_round():
+    task = TaskLibrary("bundled:demo").load("demo001_review_sentiment")
+    r1 = sample_instances(task, 5, 3, seed=1, round_index=1)
+    assert r1 == sample_instances(task, 5, 3, seed=1, round_index=1)
+    assert r1[0] != sample_instances(task, 5, 3, seed=1, round_index=2)[0]
+    assert sample_instances(task, 5, 3, seed=1) != r1
+
+
+class _Gen:
+    def __init__(self, ids, text="", score=None):
+        self.token_ids, self.text, self.score = ids, text, score
+
+
+@pytest.fixture(scope="module")
+def tiny_s2s(tiny_seq2seq_dir):
+    from activeit.models import load_model
+
+    return load_model(str(tiny_seq2seq_dir), dtype="float32", device="cpu")
+
+
+def test_seq2seq_label_round_trip(tiny_seq2seq_dir, tiny_s2s):
+    """run_s2s: batch_decode(skip_special_tokens, clean_up_tokenization_spaces=True), strip -> output;
+    ni_collator: tokenizer(label, max_length=max_target_length, truncation=True) with EOS."""
+    tok, eos = tiny_s2s.tokenizer, tiny_s2s.tokenizer.eos_token_id
+    scorer = Scorer(tiny_s2s, load_config(None, [f"model.name={tiny_seq2seq_dir}"]))
+    # canonical ids come back unchanged, and their likelihood from generation is kept
+    ids = tok("yes")["input_ids"]
+    assert ids[-1] == eos
+    assert scorer.predicted_label(_Gen(ids, "yes", score="known")) == ("yes", ids, "known")
+    # one token per character: the same text, re-tokenised to other ids; the score must be recomputed
+    chars = [tok.convert_tokens_to_ids(c) for c in "yes"] + [eos]
+    assert chars != ids
+    assert scorer.predicted_label(_Gen(chars, "yes", score="known")) == ("yes", ids, None)
+    # special tokens dropped, " ," cleaned to ",", surrounding spaces stripped
+    spaced = [tok.pad_token_id] + tok(" a , b ", add_special_tokens=False)["input_ids"] + [eos]
+    text, new, _ = scorer.predicted_label(_Gen(spaced))
+    assert text == "a, b" and new == tok("a, b")["input_ids"]
+    # truncated to max_target_length tokens, EOS kept (T5 truncation)
+    short = Scorer(tiny_s2s, load_config(None, [f"model.name={tiny_seq2seq_dir}", "prompt.max_target_length=3"]))
+    long_ids = tok("the quick brown fox jumps")["input_ids"]
+    assert len(long_ids) > 3
+    _, cut, _ = short.predicted_label(_Gen(long_ids))
+    assert cut == long_ids[:2] + [eos]
+    # the option keeps the generated ids
+    raw = Scorer(tiny_s2s, load_config(None, [f"model.name={tiny_seq2seq_dir}", "scoring.retokenize_labels=false"]))
+    assert raw.predicted_label(_Gen(chars, "yes", score="known")) == ("yes", chars, "known")
+
+
+def test_seq2seq_scoring_records_use_retokenized_labels(tmp_path, tiny_seq2seq_dir, tiny_s2s):
+    cfg = _cfg(tmp_path, tiny_seq2seq_dir)
+    score_tasks(tiny_s2s, TaskLibrary("bundled:demo"), DEMO[:2], cfg, tmp_path / "s", progress=False)
+    records = read_jsonl(tmp_path / "s" / "records.jsonl")
+    tok = tiny_s2s.tokenizer
+    pu = [r for r in records if r["purpose"] == "prompt_uncertainty"]
+    assert all(r["target_ids"] == tok(r["label"], max_length=128, truncation=True)["input_ids"] for r in pu)
+    # perplexity scores the generated ids: its own records whenever a label's ids changed
+    ppl = [r for r in records if r["purpose"] == "perplexity"]
+    for name in DEMO[:2]:
+        mine = [r for r in ppl if r["task"] == name]
+        if mine:
+            assert len(mine) == 3 and all(r["perturbation"] == 0 for r in mine)
+
+
+def test_causal_labels_are_the_generated_ids(tmp_path, tiny_causal_dir, tiny_lm):
+    cfg = _cfg(tmp_path, tiny_causal_dir)
+    records = Scorer(tiny_lm, cfg).score_task(TaskLibrary("bundled:demo").load(DEMO[0]))
+    assert not [r for r in records if r.purpose == "perplexity"]  # k = 0 records are the perplexity records
+
+
+def test_scores_redrawn_each_round_and_reproducible(tmp_path, tiny_causal_dir, tiny_lm):
+    lib = TaskLibrary("bundled:demo")
+
+    def ids_and_prompts(cfg, rnd):
+        rows = Scorer(tiny_lm, cfg, round_index=rnd).score_task(lib.load(DEMO[0]))
+        return [(r.instance_id, r.prompt) for r in rows]
+
+    cfg = _cfg(tmp_path, tiny_causal_dir)
+    assert ids_and_prompts(cfg, 1) == ids_and_prompts(cfg, 1)
+    assert ids_and_prompts(cfg, 1) != ids_and_prompts(cfg, 2)
+    fixed = _cfg(tmp_path, tiny_causal_dir, "scoring.redraw_each_round=false")
+    assert ids_and_prompts(fixed, 1) == ids_and_prompts(fixed, 2)
+    # score_tasks reads the round from a run's layout
+    a = score_tasks(tiny_lm, lib, DEMO[:1], cfg, tmp_path / "round_1" / "scores", progress=False)
+    b = score_tasks(tiny_lm, lib, DEMO[:1], cfg, tmp_path / "x" / "s", round_index=1, progress=False)
+    assert a[DEMO[0]].prompt_uncertainty == b[DEMO[0]].prompt_uncertainty
+
+
+def test_std_aggregate_scores_the_original_and_k_minus_1_perturbed(tmp_path, tiny_causal_dir, tiny_lm):
+    # TLAL_utils.get_additional_args: perturb_num K (K + 1 only with "bald"); pid 0 is the original prompt
+    cfg = _cfg(tmp_path, tiny_causal_dir, "scoring.aggregate=std")
+    rows = Scorer(tiny_lm, cfg).score_task(TaskLibrary("bundled:demo").load(DEMO[0]))
+    assert sorted({r.perturbation for r in rows}) == [0, 1, 2]
+    scores = task_scores_from_records([r.__dict__ for r in rows], cfg.scoring)[DEMO[0]]
+    assert scores.prompt_uncertainty == pytest.approx(float(np.std([r.p for r in rows])), abs=1e-12)
+    other = _cfg(tmp_path, tiny_causal_dir, "scoring.aggregate=std", "scoring.std_over=perturbed")
+    rows = Scorer(tiny_lm, other).score_task(TaskLibrary("bundled:demo").load(DEMO[0]))
+    assert sorted({r.perturbation for r in rows}) == [0, 1, 2, 3]
+
+
+def test_task_with_one_positive_example_gets_demonstrations_in_scoring_prompts(tmp_path, tiny_causal_dir, tiny_lm):
+    task = TaskLibrary("bundled:demo").load(DEMO[0])
+    task.positive_examples = task.positive_examples[:1]
+    cfg = _cfg(tmp_path, tiny_causal_dir, "prompt.max_source_length=2048")
+    rows = Scorer(tiny_lm, cfg).score_task(task)
+    by_k = {r.perturbation: r for r in rows if r.instance_id == rows[0].instance_id and r.purpose != "perplexity"}
+    assert all("Positive Example 2" in r.prompt for r in by_k.values())
+    # the labels come from the task's own prompt (the reference's unperturbed prediction run)
+    assert all("Positive Example 2" not in r.prompt for r in rows if r.purpose == "perplexity")
+    assert [r for r in rows if r.purpose == "perplexity"]
+    plain = Scorer(tiny_lm, _cfg(tmp_path, tiny_causal_dir, "prompt.max_source_length=2048",
+                                 "scoring.pad_examples=false")).score_task(task)
+    assert all("Positive Example 2" not in r.prompt for r in plain)
+
+
+
+def test_clean_up_tokenization_hand_computed():
+    from activeit.scores import clean_up_tokenization
+
+    assert clean_up_tokenization("a , b . c ? I 'm sure it is n't , ok !") == "a, b. c? I'm sure it isn't, ok!"

@@ -76,11 +76,49 @@ def test_merge_rank():
 
 def test_sum_rank():
     # ascending PU ranks: d0 f1 b2 e3 h4 c5 g6 a7 ; ascending PP ranks: g0 d1 c2 f3 e4 h5 a6 b7
-    # sums: a13 b9 c7 d1 e7 f4 g6 h9 -> high: a, then b/h tie (9) broken by name
-    assert pick("sum_rank", 3) == ["a", "b", "h"]
-    assert pick("sum_rank", 3, options={"order": "low"}) == ["d", "f", "g"]
+    # sums: a13 b9 c7 d1 e7 f4 g6 h9 -> high: a, then the b/h tie (9) goes to the higher PU: h .15 > b .05
+    assert pick("sum_rank", 3) == ["a", "h", "b"]
+    # low: d1 f4 g6, then the c/e tie (7) goes to the lower PU: e .10 < c .20
+    assert pick("sum_rank", 5, options={"order": "low"}) == ["d", "f", "g", "e", "c"]
     # reverse_pp: PP descending ranks b0 a1 h2 e3 f4 c5 d6 g7 -> sums a8 b2 c10 d6 e6 f5 g13 h6
     assert pick("sum_rank", 2, options={"reverse_pp": True}) == ["g", "c"]
+    # the three-way tie at 6 (d .01, e .10, h .15): higher PU first for high, lower first for low
+    assert pick("sum_rank", 6, options={"reverse_pp": True}) == ["g", "c", "a", "h", "e", "d"]
+    assert pick("sum_rank", 5, options={"reverse_pp": True, "order": "low"}) == ["b", "f", "d", "e", "h"]
+
+
+def test_sum_rank_ties_by_name_option():
+    assert pick("sum_rank", 3, options={"sum_rank_ties": "name"}) == ["a", "b", "h"]
+    assert pick("sum_rank", 5, options={"order": "low", "sum_rank_ties": "name"}) == ["d", "f", "g", "c", "e"]
+
+
+def _reference_sum_rank(pu, pp, chunk, select_high, reverse_std):
+    """TLAL_utils.PI_Std_Select's SumRank branch, restated (stable sorts, then reverse())."""
+    mean_sorted = [t for t, _ in sorted(pu.items(), key=lambda x: x[1])]
+    std_sorted = [t for t, _ in sorted(pp.items(), key=lambda x: x[1])]
+    if reverse_std:
+        std_sorted.reverse()
+    ranks = {t: i for i, t in enumerate(mean_sorted)}
+    for i, t in enumerate(std_sorted):
+        ranks[t] += i
+    ordered = [t for t, _ in sorted(ranks.items(), key=lambda x: x[1])]
+    if select_high:
+        ordered.reverse()
+    return ordered[:chunk]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("order, reverse_pp", [("high", False), ("low", False), ("high", True), ("low", True)])
+def test_sum_rank_matches_the_reference_sort(seed, order, reverse_pp):
+    rng = np.random.default_rng(seed)
+    # distinct PU and PP values (the reference breaks equal scores by file order), many equal rank sums
+    names = [f"task{i:02d}" for i in range(12)]
+    pu = dict(zip(names, rng.permutation(12) / 100))
+    pp = dict(zip(names, rng.permutation(12) / 100))
+    pool = [T(n, "gen", "X", pu[n], pp[n]) for n in names]
+    scores = {t.name: t for t in pool}
+    got = select("sum_rank", pool, scores, 7, np.random.default_rng(0), options={"order": order, "reverse_pp": reverse_pp})
+    assert got == _reference_sum_rank(pu, pp, 7, order == "high", reverse_pp)
 
 
 def test_random_category_takes_one_per_category_first():

@@ -115,6 +115,57 @@ def test_causal_labels_cover_only_the_target(pool, tiny_causal_dir):
         assert (batch["input_ids"][row, :n][labels[:n] != IGNORE_INDEX] == trained).all()
 
 
+def test_training_target_is_redrawn_each_epoch_seeded(pool, tiny_seq2seq_dir):
+    """ni_collator: labels = random.choice(instance outputs) every time an example is collated."""
+    from activeit.tasks import Instance
+    from activeit.training import TrainingSet, encode_targets
+
+    cfg = make_config(tiny_seq2seq_dir, pool)
+    tok = tokenizer_of(tiny_seq2seq_dir)
+    task = TaskLibrary(pool).load("task002_capital")
+    inst = Instance("multi", "What is the capital of France?", ("Paris", "Rome", "Lima"))
+    choices = encode_targets(task, inst, tok, cfg, causal=False)
+    assert [c["labels"] for c in choices] == [tok(text_target=t)["input_ids"] for t in inst.outputs]
+    assert all(c["input_ids"] == choices[0]["input_ids"] for c in choices)
+    data = TrainingSet([(task.name, inst.id, choices)], seed=3)
+    seen = []
+    for epoch in range(12):
+        data.epoch = epoch
+        seen.append(data[0]["labels"])
+        assert data[0] == data[0]  # the same within an epoch
+    assert len({tuple(x) for x in seen}) == 3  # every reference is trained on over the epochs
+    again = TrainingSet([(task.name, inst.id, choices)], seed=3)
+    assert [again.choice(0, e) for e in range(12)] == [data.choice(0, e) for e in range(12)]
+    first = TrainingSet([(task.name, inst.id, choices)], seed=3, sampling="first")
+    assert all(first.choice(0, e) == 0 for e in range(12))
+    with pytest.raises(IndexError):
+        data[1]
+
+
+def test_epoch_callback_sets_the_epoch_of_a_resumed_run_too():
+    from types import SimpleNamespace
+
+    from activeit.training import TrainingSet, _epoch_callback
+
+    data = TrainingSet([], seed=0)
+    callback = _epoch_callback(data)
+    for epoch, expected in ((None, 0), (0.0, 0), (1.0, 1), (2.5, 2)):
+        callback.on_epoch_begin(None, SimpleNamespace(epoch=epoch), None)
+        assert data.epoch == expected
+
+
+def test_build_examples_default_and_first_option(pool, tiny_causal_dir):
+    cfg = make_config(tiny_causal_dir, pool)
+    assert cfg.training.target_sampling == "random"
+    tok = tokenizer_of(tiny_causal_dir)
+    task = TaskLibrary(pool).load("task002_capital")
+    data = build_examples([task], tok, cfg, causal=True)
+    assert len(data) == len(task.instances) and data.sampling == "random"
+    # one reference each: every epoch trains on output[0], as encode_example does
+    assert [list(x["labels"]) for x in data] == [encode_example(task, i, tok, cfg, causal=True)["labels"]
+                                                 for i in training_instances(task, 200, cfg.seed)]
+
+
 def test_causal_target_truncation_keeps_eos(pool, tiny_causal_dir):
     cfg = make_config(tiny_causal_dir, pool, "prompt.max_target_length=2")
     tok = tokenizer_of(tiny_causal_dir)

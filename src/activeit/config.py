@@ -73,8 +73,31 @@ class ScoringConfig(Section):
     workers: int | None = Field(None, ge=1)
     """Engine threads scoring (and prefilling label prompts) side by side on CPU (None: 2 on a multi-core
     CPU, see `activeit.workers`)."""
-    max_new_tokens: int = Field(128, ge=1)
-    """Greedy-label length limit."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Greedy-label length limit; null: the reference's, `prompt.max_target_length` tokens in all, i.e.
+    max_target_length - 1 new tokens for seq2seq models (HF's `max_length` counts the decoder start token)
+    and max_target_length for causal models (the length of their training targets)."""
+    retokenize_labels: bool = True
+    """Seq2seq predicted labels: decode the generated ids (special tokens skipped, tokenization spaces
+    cleaned), strip, and re-tokenise the text with EOS, truncated to `prompt.max_target_length` (the
+    reference's round trip through predicted_examples.jsonl); false: score the generated ids as they are.
+    Causal labels are always the generated ids (DESIGN.md §2). Perplexity always scores the generated ids."""
+    redraw_each_round: bool = True
+    """Draw the scored instances and the perturbations afresh every round (the reference); false: a task
+    keeps its draws across rounds (keyed by seed and task only)."""
+    pad_examples: bool = True
+    """A task with fewer positive examples than `prompt.num_pos_examples` gets up to `extra_examples`
+    unscored instances after them as demonstrations in its scoring prompts (the reference appends them
+    for every perturbation method); false: it is scored with what it has."""
+    resample_original: bool = True
+    """`target: examples`: prompt 0 re-draws its demonstrations too, as the reference does for every
+    perturbation id; false: prompt 0 keeps the task's first positive examples."""
+    mask_numbering: Literal["per_text", "per_prompt"] = "per_text"
+    """`mask: true`: sentinels restart at `<extra_id_0>` in every perturbed text (definition, each example
+    input), as the reference; `per_prompt`: numbered on through the whole prompt."""
+    std_over: Literal["all", "perturbed"] = "all"
+    """`aggregate: std`: the standard deviation over the original prompt and K-1 perturbed ones (the
+    reference's K prompts in all); `perturbed`: over K perturbed prompts (k >= 1)."""
     compute: list[Literal["perplexity", "prompt_uncertainty"]] | None = None
     """Scores to compute; default: what the strategies need (`activeit score`: all)."""
 
@@ -95,6 +118,9 @@ class StrategyConfig(Section):
     """sum_rank: rank prediction probability descending instead of ascending."""
     order: Literal["high", "low"] = "high"
     """sum_rank: take the highest or the lowest rank sums."""
+    sum_rank_ties: Literal["prompt_uncertainty", "name"] = "prompt_uncertainty"
+    """sum_rank: equal rank sums go by prompt uncertainty, higher first when taking the highest sums and
+    lower first when taking the lowest (the reference's stable sort); `name`: by task name."""
 
 
 class LoraConfig(Section):
@@ -133,6 +159,9 @@ class TrainingConfig(Section):
     keep_checkpoints: bool = False
     """Keep `checkpoints/` after the final model is saved (default: delete them)."""
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    target_sampling: Literal["random", "first"] = "random"
+    """Which reference output an example trains on: `random` re-draws one each epoch, seeded by
+    (seed, task, instance, epoch), like the reference collator's `random.choice`; `first`: always output[0]."""
 
     @field_validator("best_metric")
     @classmethod
@@ -152,7 +181,14 @@ class TrainingConfig(Section):
 
 class EvaluationConfig(Section):
     test_instances: int = Field(100, ge=1)
+    """Reported test metrics: the first N instances of every test task (the NI README's rule)."""
     dev_instances: int = Field(50, ge=1)
+    """Checkpoint selection: N instances of every dev task, drawn as `dev_selection` says."""
+    dev_selection: Literal["random", "first"] = "random"
+    """`random`: a seeded random draw per dev task (the reference shuffles dev instances); `first`: file order."""
+    dev_report_instances: int | None = Field(None, ge=1)
+    """Reported dev metrics: the first N instances of every dev task; null: `test_instances` (the
+    reference's dev tasks sit in its test list, first 100 each)."""
     max_new_tokens: int = Field(128, ge=1)
     batch_size: int = Field(32, ge=1)
 

@@ -1,7 +1,9 @@
 """Evaluate a model on dev or test tasks: greedy predictions, `predictions.jsonl` and `metrics.json`.
 
-The first `evaluation.test_instances` (100) instances of every test task, or `dev_instances`
-(50) of every dev task, in file order (the NI README's rule); greedy decoding of at most
+Reported metrics: the first `evaluation.test_instances` (100) instances of every test task and of
+every dev task (or `dev_report_instances`), in file order (the NI README's rule; the reference's dev
+tasks are in its test list). Checkpoint selection: `dev_instances` (50) of every dev
+task, a seeded random draw (`dev_selection`), as the reference's validation set. Greedy decoding of at most
 `evaluation.max_new_tokens` tokens; causal models stop at EOS or at the first token that
 contains one of `prompt.stop_strings`; the prediction is the text before the stop, stripped.
 Generation goes through the likelihood engine (`activeit.likelihood.generate`).
@@ -23,6 +25,7 @@ from activeit import atomic
 from activeit.config import Config
 from activeit.metrics import score_records
 from activeit.prompts import encode, model_prompt
+from activeit.rng import make_rng
 from activeit.tasks import Instance, Task
 
 log = logging.getLogger(__name__)
@@ -48,22 +51,46 @@ def eval_instances(task: Task, n: int) -> list[Instance]:
     return list(task.instances[:n])
 
 
+def selection_instances(task: Task, n: int, seed: int, how: str = "random") -> list[Instance]:
+    """The dev instances that pick the best checkpoint: `n` drawn by a shuffle seeded by (seed, task)
+    (the reference shuffles each dev task's instances with its seed), or the first `n` for `first`."""
+    if how == "first":
+        return eval_instances(task, n)
+    order = make_rng(seed, "dev-select", task.name).permutation(len(task.instances))
+    return [task.instances[i] for i in order[:n]]
+
+
 def instances_per_task(cfg: Config, split: str) -> int:
+    """Instances per task in the reported metrics of a split."""
     if split not in SPLITS:
         from activeit.errors import ConfigError
 
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    return cfg.evaluation.dev_instances if split == "dev" else cfg.evaluation.test_instances
+    ev = cfg.evaluation
+    if split == "dev" and ev.dev_report_instances is not None:
+        return ev.dev_report_instances
+    return ev.test_instances
+
+
+def report_instances(task: Task, cfg: Config, split: str, n_instances: int | None = None) -> list[Instance]:
+    """The instances of a task in the reported metrics of `split`: the first N."""
+    return eval_instances(task, n_instances if n_instances is not None else instances_per_task(cfg, split))
 
 
 def build_items(
     tasks: Sequence[Task], tokenizer: Any, cfg: Config, *, causal: bool, split: str, n_instances: int | None = None,
+    selection: bool = False,
 ) -> list[EvalItem]:
-    """The prompts and references of the first `n_instances` (default: by split) of each task."""
-    n = n_instances if n_instances is not None else instances_per_task(cfg, split)
+    """The prompts and references of each task's reported instances of `split` (the first
+    `n_instances` when given), or with `selection` of its checkpoint-selection dev instances."""
+    instances_per_task(cfg, split)  # validates the split name
     items = []
     for task in tasks:
-        for inst in eval_instances(task, n):
+        if selection:
+            chosen = selection_instances(task, cfg.evaluation.dev_instances, cfg.seed, cfg.evaluation.dev_selection)
+        else:
+            chosen = report_instances(task, cfg, split, n_instances)
+        for inst in chosen:
             source = encode(task, inst, num_pos_examples=cfg.prompt.num_pos_examples,
                             add_definition=cfg.prompt.add_definition, tokenizer=tokenizer,
                             max_source_length=cfg.prompt.max_source_length)

@@ -74,13 +74,17 @@ class TaskScores:
 # --------------------------------------------------------------------------- the formulas
 
 
-def prompt_uncertainty(p: np.ndarray, *, absolute: bool = True, aggregate: str = "mean") -> float:
+def prompt_uncertainty(p: np.ndarray, *, absolute: bool = True, aggregate: str = "mean",
+                       std_over: str = "all") -> float:
     """PU from a (n instances × K+1 prompts) matrix of p; column 0 is the original prompt.
 
     `mean`: mean over i, k >= 1 of |p_ik − p_i0| (signed if not `absolute`).
-    `std`: standard deviation over i, k >= 1 of p_ik (the reference's variant without `bald`).
+    `std`: standard deviation of p_ik over i and every column (`std_over: all`, the reference's
+    variant without `bald`, whose K prompts include the original) or over k >= 1 (`perturbed`).
     """
     p = np.asarray(p, dtype=np.float64)
+    if aggregate == "std" and std_over == "all" and p.ndim == 2 and p.shape[1] >= 1:
+        return float(np.std(p))
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError("prompt uncertainty needs an (n, K+1) matrix with K >= 1")
     if aggregate == "std":
@@ -122,9 +126,10 @@ def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: Scor
         if parts.get(PU):
             p = _p_matrix(parts[PU])
             entry.n, entry.K = p.shape[0], p.shape[1] - 1
-            entry.prompt_uncertainty = prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate)
+            entry.prompt_uncertainty = prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate,
+                                                          std_over=scoring.std_over)
             entry.prediction_probability = prediction_probability(p)
-            entry.perturbed_mean = float(np.mean(p[:, 1:]))
+            entry.perturbed_mean = float(np.mean(p[:, 1:])) if p.shape[1] > 1 else None
         ppl_records = parts.get(PPL) or [r for r in parts.get(PU, []) if int(r["perturbation"]) == 0
                                           and scoring.label == "predicted"]
         if ppl_records:
@@ -156,25 +161,57 @@ def scores_to_compute(cfg: Config, *, all_by_default: bool = False) -> tuple[str
     return tuple(s for s in SCORERS if s in needed or (s == PU and PP in needed))
 
 
-def sample_instances(task: Task, n: int, extra: int, seed: int) -> tuple[list[Instance], list[Example]]:
-    """The n scored instances (seeded shuffle from (seed, task)) and up to `extra` unscored
-    ones as demonstrations for `target: examples`."""
-    order = make_rng(seed, "score-instances", task.name).permutation(len(task.instances))
+def sample_instances(task: Task, n: int, extra: int, seed: int,
+                     round_index: int | None = None) -> tuple[list[Instance], list[Example]]:
+    """The n scored instances (seeded shuffle from (seed, round, task), or (seed, task) when the
+    round is None) and up to `extra` unscored ones after them, as demonstrations."""
+    round_key = () if round_index is None else (int(round_index),)
+    order = make_rng(seed, "score-instances", *round_key, task.name).permutation(len(task.instances))
     chosen = [task.instances[i] for i in order[:n]]
     spare = [task.instances[i] for i in order[n: n + extra]]
     return chosen, [Example(inst.input, inst.outputs[0]) for inst in spare]
 
 
+_CLEANUPS = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def clean_up_tokenization(text: str) -> str:
+    """transformers' `clean_up_tokenization_spaces=True` (as in 4.18, the reference's version): no
+    space before punctuation and English contractions. Newer releases skip it for BPE tokenizers."""
+    for old, new in _CLEANUPS:
+        text = text.replace(old, new)
+    return text
+
+
+def label_max_new_tokens(cfg: Config, *, causal: bool) -> int:
+    """`scoring.max_new_tokens`, or the reference's limit: labels of `prompt.max_target_length` tokens in
+    all — max_target_length - 1 new tokens for seq2seq (HF's `max_length` counts the decoder start)."""
+    if cfg.scoring.max_new_tokens is not None:
+        return cfg.scoring.max_new_tokens
+    limit = cfg.prompt.max_target_length
+    return limit if causal else max(1, limit - 1)
+
+
+def round_from_dir(out_dir: str | os.PathLike) -> int:
+    """The round of a run's `round_<i>/scores` directory (0 for any other directory)."""
+    name = Path(out_dir).resolve().parent.name
+    head, _, tail = name.partition("_")
+    return int(tail) if head == "round" and tail.isdigit() else 0
+
+
 class Scorer:
     """Scores tasks with one loaded model; holds the prompt/scoring settings of a config."""
 
-    def __init__(self, lm: Any, cfg: Config, *, seed: int | None = None, compute: Sequence[str] = SCORERS):
+    def __init__(self, lm: Any, cfg: Config, *, seed: int | None = None, compute: Sequence[str] = SCORERS,
+                 round_index: int = 0):
         unknown = set(compute) - set(SCORERS)
         if unknown:
             raise ConfigError(f"unknown scores {sorted(unknown)}; known: {', '.join(SCORERS)}")
         self.lm, self.cfg, self.compute = lm, cfg, tuple(compute)
         self.seed = cfg.seed if seed is None else seed
         s = cfg.scoring
+        self.round_key: int | None = int(round_index) if s.redraw_each_round else None
         self.mask_tokens = mask_tokens_for(lm.tokenizer) if s.mask else None
 
     def _prompt(self, definition: str | None, examples: Sequence[Example], instance: Instance) -> str:
@@ -184,43 +221,71 @@ class Scorer:
         return model_prompt(source, causal=self.lm.causal, tokenizer=self.lm.tokenizer,
                             chat_template=self.cfg.model.chat_template)
 
-    def _labels(self, prompts: list[str]) -> list[tuple[str, list[int], Any]]:
-        """Greedy labels (text, token ids) and their likelihood under the prompt they came from,
-        which generation computes anyway (equal to re-scoring them, see the likelihood tests)."""
+    def _generate(self, prompts: list[str]) -> list[Any]:
+        """Greedy outputs with their likelihood under the prompt they came from, which generation
+        computes anyway (equal to re-scoring them, see the likelihood tests)."""
         from activeit.likelihood import generate
 
         s = self.cfg.scoring
-        gens = generate(self.lm, prompts, max_new_tokens=s.max_new_tokens,
+        return generate(self.lm, prompts, max_new_tokens=label_max_new_tokens(self.cfg, causal=self.lm.causal),
                         stop_strings=tuple(self.cfg.prompt.stop_strings), batch_size=s.batch_size, workers=s.workers)
-        return [(g.text, list(g.token_ids), g.score) for g in gens]
+
+    def predicted_label(self, generation: Any) -> tuple[str, list[int], Any]:
+        """(text, target ids, score if known) of a greedy output used as a label.
+
+        Seq2seq with `retokenize_labels`: the reference's round trip — decode the ids (special tokens
+        skipped, spaces cleaned), strip, re-tokenise with EOS truncated to max_target_length; the
+        generation's score is kept only when that gives back the same ids. Otherwise the generated ids.
+        """
+        ids = list(generation.token_ids)
+        if self.lm.causal or not self.cfg.scoring.retokenize_labels:
+            return generation.text, ids, generation.score
+        tok = self.lm.tokenizer
+        text = clean_up_tokenization(tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+        text = text.strip()
+        new = list(tok(text, max_length=self.cfg.prompt.max_target_length, truncation=True)["input_ids"])
+        return text, new, generation.score if new == ids else None
 
     def score_task(self, task: Task) -> list[Record]:
-        """All records of one task. Depends only on (model, config, seed, task)."""
+        """All records of one task. Depends only on (model, config, seed, round, task).
+
+        Labels and perplexity come from the task's own prompt (the reference's unperturbed
+        prediction run); prompt 0 of prompt uncertainty may differ from it (padded or re-drawn
+        demonstrations), and then it is scored, not reused from generation.
+        """
         from activeit.likelihood import score, target_ids
 
-        s = self.cfg.scoring
-        instances, extra = sample_instances(task, s.instances, s.extra_examples if s.target == "examples" else 0, self.seed)
-        variants = perturbations(task, k=s.perturbations, rate=s.drop_rate, target=s.target, seed=self.seed,
-                                 num_pos_examples=self.cfg.prompt.num_pos_examples,
-                                 mask_tokens=self.mask_tokens, extra_examples=extra)
-        originals = [self._prompt(variants[0].definition, variants[0].examples, inst) for inst in instances]
+        s, p = self.cfg.scoring, self.cfg.prompt
+        n_extra = s.extra_examples if (s.target == "examples" or s.pad_examples) else 0
+        instances, extra = sample_instances(task, s.instances, n_extra, self.seed, self.round_key)
+        k = s.perturbations - 1 if (s.aggregate == "std" and s.std_over == "all") else s.perturbations
+        variants = perturbations(task, k=k, rate=s.drop_rate, target=s.target, seed=self.seed,
+                                 num_pos_examples=p.num_pos_examples, mask_tokens=self.mask_tokens,
+                                 extra_examples=extra, round_index=self.round_key, pad_examples=s.pad_examples,
+                                 resample_original=s.resample_original, mask_numbering=s.mask_numbering)
+        own = tuple(task.positive_examples[:p.num_pos_examples])
+        originals = [self._prompt(task.definition, own, inst) for inst in instances]
         need_predicted = PPL in self.compute or (PU in self.compute and s.label == "predicted")
-        predicted = self._labels(originals) if need_predicted else []
+        generated = self._generate(originals) if need_predicted else []
+        raw = [(g.text, list(g.token_ids), g.score) for g in generated]
         # (purpose, instance, perturbation, prompt, label text, label ids, score known from generation)
         requests: list[tuple[str, Instance, int, str, str, list[int], Any]] = []
+        ppl_from_pu = False
         if PU in self.compute:
             if s.label == "predicted":
-                labels = predicted
+                labels = [self.predicted_label(g) for g in generated]
             else:
                 labels = [(inst.outputs[0], target_ids(self.lm, inst.outputs[0]), None) for inst in instances]
             for v in variants:
                 for inst, original, (text, ids, known) in zip(instances, originals, labels):
-                    if v.index == 0:
-                        requests.append((PU, inst, 0, original, text, ids, known))
-                    else:
-                        requests.append((PU, inst, v.index, self._prompt(v.definition, v.examples, inst), text, ids, None))
-        if PPL in self.compute and not (PU in self.compute and s.label == "predicted"):
-            for inst, original, (text, ids, known) in zip(instances, originals, predicted):
+                    prompt = self._prompt(v.definition, v.examples, inst)
+                    reuse = known if v.index == 0 and prompt == original else None
+                    requests.append((PU, inst, v.index, prompt, text, ids, reuse))
+            ppl_from_pu = s.label == "predicted" and all(
+                r[3] == original and r[5] == g[1]
+                for r, original, g in zip([r for r in requests if r[2] == 0], originals, raw))
+        if need_predicted and not ppl_from_pu:  # free: generation knows these likelihoods
+            for inst, original, (text, ids, known) in zip(instances, originals, raw):
                 requests.append((PPL, inst, 0, original, text, ids, known))
         todo = [r for r in requests if r[6] is None]
         fresh = iter(score(self.lm, [r[3] for r in todo], [r[5] for r in todo], batch_size=s.batch_size,
@@ -242,8 +307,12 @@ def score_tasks(
     seed: int | None = None,
     compute: Sequence[str] = SCORERS,
     progress: bool = True,
+    round_index: int | None = None,
 ) -> dict[str, TaskScores]:
     """Score `names`, writing `out_dir/records.jsonl` and `out_dir/tasks.json`.
+
+    `round_index` keys the instance and perturbation draws (`scoring.redraw_each_round`); by
+    default it is read from a run's layout (`round_<i>/scores`), else 0.
 
     Each finished task's records go to `out_dir/parts/<task>.jsonl` first (atomically), so an
     interrupted call resumes where it stopped; the two final files appear only when all is done.
@@ -256,10 +325,13 @@ def score_tasks(
 
     out_dir = Path(out_dir)
     parts = out_dir / "parts"
-    scorer = Scorer(lm, cfg, seed=seed, compute=compute)
+    if round_index is None:
+        round_index = round_from_dir(out_dir)
+    scorer = Scorer(lm, cfg, seed=seed, compute=compute, round_index=round_index)
     if distributed.is_main():
         _reset_stale_parts(parts, {
             "model": getattr(lm, "source", None), "dtype": str(getattr(lm, "dtype", "")), "seed": scorer.seed,
+            "round": scorer.round_key,
             "compute": sorted(compute), "scoring": cfg.scoring.result_inputs(),
             "prompt": cfg.prompt.model_dump(mode="json"), "chat_template": cfg.model.chat_template,
         })
@@ -283,7 +355,7 @@ def score_tasks(
     scores = task_scores_from_records(records, cfg.scoring, info)
     atomic.write_jsonl(out_dir / "records.jsonl", records)
     write_task_scores(out_dir / "tasks.json", scores, meta={
-        "model": getattr(lm, "name", None), "seed": scorer.seed, "compute": list(compute),
+        "model": getattr(lm, "name", None), "seed": scorer.seed, "round": scorer.round_key, "compute": list(compute),
         "scoring": cfg.scoring.model_dump(mode="json"), "seconds": round(time.perf_counter() - started, 3),
     })
     shutil.rmtree(parts)

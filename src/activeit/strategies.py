@@ -193,13 +193,23 @@ def merge_rank(pool, scores, k, rng, *, rate=0.5, pu_order="high", pp_order="hig
 
 
 @register_strategy("sum_rank", needs=[PU, PP])
-def sum_rank(pool, scores, k, rng, *, reverse_pp=False, order="high"):
-    """Sum of ascending PU rank and PP rank (PP descending if `reverse_pp`); highest or lowest sums."""
-    total = {name: i for i, name in enumerate(rank(pool, scores, PU, high_first=False))}
+def sum_rank(pool, scores, k, rng, *, reverse_pp=False, order="high", sum_rank_ties="prompt_uncertainty"):
+    """Sum of ascending PU rank and PP rank (PP descending if `reverse_pp`); highest or lowest sums.
+
+    Equal sums keep ascending PU order and the whole list is reversed for `high` — the reference's
+    stable sort then `reverse()` (TLAL_utils.PI_Std_Select) — so ties go to the higher PU when taking
+    the highest sums and to the lower PU when taking the lowest. `sum_rank_ties: name`: by task name.
+    """
+    pu_order = rank(pool, scores, PU, high_first=False)
+    pu_rank = {name: i for i, name in enumerate(pu_order)}
+    total = dict(pu_rank)
     for i, name in enumerate(rank(pool, scores, PP, high_first=reverse_pp)):
         total[name] += i
-    sign = -1 if order == "high" else 1
-    return [n for _, n in sorted((sign * s, n) for n, s in total.items())][:k]
+    if sum_rank_ties == "name":
+        sign = -1 if order == "high" else 1
+        return [n for _, n in sorted((sign * s, n) for n, s in total.items())][:k]
+    ascending = sorted(pu_order, key=lambda n: (total[n], pu_rank[n]))
+    return (ascending[::-1] if order == "high" else ascending)[:k]
 
 
 # --------------------------------------------------------------------------- task-map regions

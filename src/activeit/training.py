@@ -1,7 +1,8 @@
 """Fine-tune a fresh copy of the base model on the picked tasks with `transformers.Trainer` (+ peft LoRA).
 
 Data: for each task, the first `training.instances_per_task` instances after a seeded shuffle;
-source = the Tk-Instruct encoding; target = the first reference. Causal models see the prompt
+source = the Tk-Instruct encoding; target = one of the references, re-drawn every epoch (seeded; the
+reference collator's `random.choice`) or always the first (`training.target_sampling`). Causal models see the prompt
 ids followed by `" " + output` and EOS, with the loss on the target tokens only; seq2seq models
 get the target as labels. The best checkpoint is chosen by a dev metric (reference: ROUGE-L on
 the dev classification tasks) computed by `activeit.evaluate` inside `Trainer.evaluate`.
@@ -59,30 +60,85 @@ def training_instances(task: Task, n: int, seed: int) -> list[Instance]:
     return [task.instances[i] for i in order[:n]]
 
 
-def encode_example(task: Task, instance: Instance, tokenizer: Any, cfg: Config, *, causal: bool) -> dict[str, list[int]]:
-    """`input_ids` and `labels` of one training example (labels are -100 on the prompt of causal models)."""
+def encode_targets(task: Task, instance: Instance, tokenizer: Any, cfg: Config, *,
+                   causal: bool) -> tuple[dict[str, list[int]], ...]:
+    """`input_ids` and `labels` of one training example for each of its reference outputs, in order
+    (labels are -100 on the prompt of causal models). The prompt is encoded once."""
     source = encode(task, instance, num_pos_examples=cfg.prompt.num_pos_examples,
                     add_definition=cfg.prompt.add_definition, tokenizer=tokenizer,
                     max_source_length=cfg.prompt.max_source_length)
-    output = instance.outputs[0]
     max_target = cfg.prompt.max_target_length
     if not causal:
         input_ids = tokenizer(source, max_length=cfg.prompt.max_source_length, truncation=True)["input_ids"]
-        labels = tokenizer(text_target=training_target(output, causal=False), max_length=max_target,
-                           truncation=True)["input_ids"]
-        return {"input_ids": input_ids, "labels": labels}
+        return tuple({"input_ids": input_ids,
+                      "labels": tokenizer(text_target=training_target(output, causal=False), max_length=max_target,
+                                          truncation=True)["input_ids"]}
+                     for output in instance.outputs)
     chat = cfg.model.chat_template
     prompt_ids = tokenizer(model_prompt(source, causal=True, tokenizer=tokenizer, chat_template=chat))["input_ids"]
-    target = tokenizer(training_target(output, causal=True, chat_template=chat), add_special_tokens=False)["input_ids"]
-    target = target[: max_target - 1] + [tokenizer.eos_token_id]
-    return {"input_ids": prompt_ids + target, "labels": [IGNORE_INDEX] * len(prompt_ids) + target}
+    out = []
+    for output in instance.outputs:
+        target = tokenizer(training_target(output, causal=True, chat_template=chat), add_special_tokens=False)["input_ids"]
+        target = target[: max_target - 1] + [tokenizer.eos_token_id]
+        out.append({"input_ids": prompt_ids + target, "labels": [IGNORE_INDEX] * len(prompt_ids) + target})
+    return tuple(out)
 
 
-def build_examples(tasks: Sequence[Task], tokenizer: Any, cfg: Config, *, causal: bool) -> list[dict[str, list[int]]]:
+def encode_example(task: Task, instance: Instance, tokenizer: Any, cfg: Config, *, causal: bool) -> dict[str, list[int]]:
+    """`input_ids` and `labels` of one training example on its first reference output."""
+    first = Instance(instance.id, instance.input, tuple(instance.outputs[:1]))
+    return encode_targets(task, first, tokenizer, cfg, causal=causal)[0]
+
+
+class TrainingSet(torch.utils.data.Dataset):
+    """Training examples; each item is one reference output of its instance, drawn per epoch.
+
+    The reference collator picks `random.choice(outputs)` each time an example is collated; here the
+    draw is seeded by (seed, task, instance id, epoch), so a resumed run sees what an uninterrupted
+    one did. `epoch` is set by `EpochCallback` (the Trainer's data loader runs in this process).
+    """
+
+    def __init__(self, examples: Sequence[tuple[str, str, tuple[dict[str, list[int]], ...]]], seed: int,
+                 sampling: str = "random"):
+        self.examples = list(examples)
+        self.seed, self.sampling, self.epoch = seed, sampling, 0
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def choice(self, index: int, epoch: int) -> int:
+        """Which reference output item `index` trains on in `epoch`."""
+        task, instance_id, choices = self.examples[index]
+        if self.sampling == "first" or len(choices) == 1:
+            return 0
+        return int(make_rng(self.seed, "train-target", task, instance_id, epoch).integers(len(choices)))
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not 0 <= index < len(self.examples):
+            raise IndexError(index)
+        return self.examples[index][2][self.choice(index, self.epoch)]
+
+
+def _epoch_callback(dataset: TrainingSet) -> Any:
+    from transformers import TrainerCallback
+
+    class EpochCallback(TrainerCallback):
+        """Tells the training set which epoch is starting (a resumed epoch included)."""
+
+        def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            dataset.epoch = int(state.epoch or 0)
+
+    return EpochCallback()
+
+
+def build_examples(tasks: Sequence[Task], tokenizer: Any, cfg: Config, *, causal: bool) -> TrainingSet:
     """All training examples, task by task (the Trainer's sampler shuffles them)."""
-    return [encode_example(task, inst, tokenizer, cfg, causal=causal)
-            for task in tasks
-            for inst in training_instances(task, cfg.training.instances_per_task, cfg.seed)]
+    return TrainingSet([(task.name, inst.id, encode_targets(task, inst, tokenizer, cfg, causal=causal))
+                        for task in tasks
+                        for inst in training_instances(task, cfg.training.instances_per_task, cfg.seed)],
+                       cfg.seed, cfg.training.target_sampling)
 
 
 @dataclass
@@ -479,7 +535,7 @@ def train(
     if best_metric is not None:
         from activeit.evaluate import build_items
 
-        dev_items = build_items(dev, tokenizer, cfg, causal=base.causal, split="dev")
+        dev_items = build_items(dev, tokenizer, cfg, causal=base.causal, split="dev", selection=True)
 
     set_seed(cfg.seed)  # LoRA's initial weights come from the global torch RNG
     model = base.model
@@ -500,7 +556,8 @@ def train(
         model=model, args=args, train_dataset=examples, eval_dataset=dev_items or None,
         data_collator=PadCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id),
         processing_class=tokenizer,
-        callbacks=list(callbacks) + ([] if best_metric or cfg.training.keep_checkpoints else [_no_final_checkpoint()]),
+        callbacks=list(callbacks) + [_epoch_callback(examples)]
+        + ([] if best_metric or cfg.training.keep_checkpoints else [_no_final_checkpoint()]),
         dev_items=dev_items, run_config=cfg, loaded=base,
     )
     trainer.remove_callback(PrinterCallback)  # logs go to train_result.json, not to stdout
