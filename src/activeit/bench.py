@@ -140,7 +140,7 @@ def _best_seconds(fn: Callable[[], Any], seconds: float) -> float:
 
 def peak_size(dtype: torch.dtype) -> int:
     """Side of the peak's square matmul: 2048, but 512 for bf16 on a CPU without bf16 instructions, where
-    torch emulates it (~1 GFLOP/s measured on an AVX2-only EPYC: one 2048² product would take ~18 s)."""
+    torch emulates it orders of magnitude slower than float32 (a 2048² product would dominate the run)."""
     from activeit.models import cpu_supports_bf16
 
     return 512 if dtype == torch.bfloat16 and not cpu_supports_bf16() else 2048
@@ -419,8 +419,7 @@ def scoring_benchmark(
     prompt-uncertainty workload (n = 10 instances, K = 10 perturbations + the original).
 
     `bf16`: "auto" runs (c) only on a CPU with bf16 instructions (AVX512-BF16 or AMX): elsewhere torch
-    emulates bf16 and (c) runs slower than even the baseline (220.5 against 175.7 s for one task on an
-    AVX2-only EPYC). "always" runs it anyway, "never" skips it.
+    emulates bf16 and (c) runs slower than even the baseline. "always" runs it anyway, "never" skips it.
     Returns the figures (also written to `json_path`) and prints a table with PASS/MISS/SKIP per target.
     """
     from activeit.models import cpu_supports_bf16, load_model

@@ -3,8 +3,8 @@
 transformers' `DynamicLayer` appends a step with `torch.cat`, copying the whole cache of every
 layer on every decoding step: quadratic in the output length, and a fresh multi-MB allocation
 per layer and step. Here the cache is allocated once with room for the prompt and all new
-tokens, and each step writes its slots in place; attention reads a view. On the scoring
-benchmark's labels (SmolLM2, ≤ 64 new tokens) that is 2-4 % of generation time, more for longer outputs.
+tokens, and each step writes its slots in place; attention reads a view. The saving grows
+with the output length.
 `aligned_cache` lays out prompts prefilled separately (without padding) as one batch would
 hold them left-padded: every row's prefix and prompt ending at the same slot, the free slots
 in front of them zero (and masked).
