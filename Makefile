@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench results clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scoring.py
+
+# benchmarks/RESULTS.md from benchmarks/results/*.json (standard library only: no venv needed)
+results:
+	$(PYTHON) benchmarks/results.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
