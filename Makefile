@@ -18,9 +18,9 @@ COMPAT_VENV := .venv-compat
 COMPAT_BIN := $(COMPAT_VENV)/bin
 COMPAT_STAMP := $(COMPAT_VENV)/.installed-stamp
 COMPAT_SPECS ?= transformers==5.16.1 peft==0.18.0 accelerate==1.10.0
-COMPAT_TESTS ?= tests/test_engine.py tests/test_likelihood.py tests/test_models.py tests/test_training.py
+COMPAT_TESTS ?= tests/test_engine.py tests/test_native_core.py tests/test_models.py tests/test_training.py
 
-.PHONY: install demo test test-compat bench clean
+.PHONY: install demo test test-compat bench results clean
 
 install: $(STAMP)
 
@@ -52,6 +52,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scoring.py
+
+# benchmarks/RESULTS.md from benchmarks/results/*.json (standard library only: no venv needed)
+results:
+	$(PYTHON) benchmarks/results.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) build src/*.egg-info .pytest_cache

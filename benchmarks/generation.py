@@ -25,7 +25,7 @@ def main() -> None:
     import torch
     from transformers import StoppingCriteriaList
 
-    from activeit.bench import _NewlineStop, build_workload, data_dir_or_exit, warm_up, workload_arguments
+    from activeit.bench import _NewlineStop, build_workload, data_dir_or_exit, run_info, warm_up, workload_arguments
     from activeit.likelihood import generate
     from activeit.models import load_model
 
@@ -103,6 +103,7 @@ def main() -> None:
               f"outputs equal to (a): {same}/{len(prompts)}")
     figures["a_over_c"], figures["b_over_c"] = seconds["a"] / seconds["c"], seconds["b"] / seconds["c"]
     print(f"activeit vs batched model.generate: {figures['b_over_c']:.2f}x")
+    figures.update(run_info("generation"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)

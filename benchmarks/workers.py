@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> None:
     import torch
 
-    from activeit.bench import build_workload, data_dir_or_exit, warm_up, workload_arguments
+    from activeit.bench import build_workload, data_dir_or_exit, run_info, warm_up, workload_arguments
     from activeit.likelihood import generate, score
     from activeit.models import cpu_supports_bf16, load_model
     from activeit.workers import default_workers
@@ -85,6 +85,7 @@ def main() -> None:
                           f"generation_seconds_{many}": gen_totals[many], "generation_speedup": gen_ratio,
                           "labels_equal": same, "labels": n_labels, "per_task": rows}
         del lm
+    figures.update(run_info("workers"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import resource
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +129,44 @@ def build_workload(data: str | os.PathLike, n_tasks: int | None, *, instances: i
 
 # --------------------------------------------------------------------------- machine
 
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+"""The /proc/cpuinfo flags that decide which kernels torch and oneDNN can use (bf16 needs avx512_bf16 or amx)."""
+
+
+def machine_info(cpuinfo: str | None = None) -> dict[str, Any]:
+    """CPU model, core count and ISA flags: ratios measured on different CPUs are not comparable."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    flags = set(fields.get("flags", "").split())
+    return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "isa": [f for f in ISA_FLAGS if f in flags], "system": platform.system()}
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of what the timings depend on (None where a package is not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("activeit", "torch", "transformers"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def run_info(benchmark: str) -> dict[str, Any]:
+    """What a benchmark's `--json` file carries besides its figures, for `benchmarks/results.py`."""
+    return {"benchmark": benchmark, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(), "versions": versions()}
+
+
 
 def _best_seconds(fn: Callable[[], Any], seconds: float) -> float:
     """Shortest time of `fn` over a loop of `seconds` (after one untimed call)."""
@@ -140,7 +181,7 @@ def _best_seconds(fn: Callable[[], Any], seconds: float) -> float:
 
 def peak_size(dtype: torch.dtype) -> int:
     """Side of the peak's square matmul: 2048, but 512 for bf16 on a CPU without bf16 instructions, where
-    torch emulates it (~1 GFLOP/s measured on an AVX2-only EPYC: one 2048² product would take ~18 s)."""
+    torch emulates it orders of magnitude slower than float32 (a 2048² product would dominate the run)."""
     from activeit.models import cpu_supports_bf16
 
     return 512 if dtype == torch.bfloat16 and not cpu_supports_bf16() else 2048
@@ -419,8 +460,7 @@ def scoring_benchmark(
     prompt-uncertainty workload (n = 10 instances, K = 10 perturbations + the original).
 
     `bf16`: "auto" runs (c) only on a CPU with bf16 instructions (AVX512-BF16 or AMX): elsewhere torch
-    emulates bf16 and (c) runs slower than even the baseline (220.5 against 175.7 s for one task on an
-    AVX2-only EPYC). "always" runs it anyway, "never" skips it.
+    emulates bf16 and (c) runs slower than even the baseline. "always" runs it anyway, "never" skips it.
     Returns the figures (also written to `json_path`) and prints a table with PASS/MISS/SKIP per target.
     """
     from activeit.models import cpu_supports_bf16, load_model
@@ -569,6 +609,7 @@ def scoring_benchmark(
     if stall > 0.05 * sum(r.seconds for r in results.values()):
         echo(f"  WARNING: runnable tasks waited {stall:.0f} s for a CPU during the timings: other processes were "
              "running, so the ratios above are unreliable; run again on an idle machine.")
+    figures.update(run_info("scoring"))
     if json_path is not None:
         Path(json_path).write_text(json.dumps(figures, indent=2))
     return figures

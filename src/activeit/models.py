@@ -1,7 +1,7 @@
 """Load a model and tokenizer from an HF id, a local directory, a `.gguf` file or an alias.
 
 GGUF files are converted once to a cached safetensors directory (loading GGUF de-quantizes
-every tensor, ~15 s for SmolLM2; the cached copy loads in well under a second). Nothing is
+every tensor, which is slow; the cached copy loads at once). Nothing is
 downloaded when `HF_HUB_OFFLINE=1`; a missing model says how to get it.
 """
 
@@ -132,8 +132,8 @@ def cpu_supports_bf16() -> bool:
 
 @functools.cache
 def warn_if_bf16_emulated(device_type: str, setting: str) -> None:
-    """bf16 asked for explicitly on a CPU without bf16 instructions runs, but torch emulates it (a
-    matmul measured 0.93 against 114 GFLOP/s in float32 on an AVX2-only EPYC): say so once, up front."""
+    """bf16 asked for explicitly on a CPU without bf16 instructions runs, but torch emulates it about two
+    orders of magnitude slower than float32: say so once, up front."""
     if device_type == "cpu" and not cpu_supports_bf16():
         log.warning("%s: this CPU has no bf16 instructions (AVX512-BF16 or AMX), so torch emulates bf16 and its "
                     "matmuls run ~100x slower than float32; 'auto' picks float32 here", setting)

@@ -2,9 +2,9 @@
 
 A forward pass allocates and frees activations of tens of MB per layer. With glibc's default
 (dynamic) thresholds such blocks are mmapped, or trimmed off the heap top as soon as they are
-freed, so every layer page-faults them in again: 1.1 million minor faults for one SmolLM2 task
-in bf16. Fixing the mmap threshold at 32 MB and keeping up to 64 MB of free heap makes the
-blocks reusable (scoring 9.5 s -> 7.8 s, generation 3.1 s -> 2.6 s on that task, measured).
+freed, so every layer page-faults them in again, and the faults cost more than the kernels
+they feed on small models. Fixing the mmap threshold at 32 MB and keeping up to 64 MB of free
+heap makes the blocks reusable (docs/performance.md).
 Process-wide and idempotent; skipped off glibc, when the user set MALLOC_* tunables, or with
 ACTIVEIT_MALLOC_TUNING=0.
 """

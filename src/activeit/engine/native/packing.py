@@ -1,12 +1,12 @@
 """oneDNN-packed weights for the `nn.Linear` layers of a CPU model, used inside engine calls.
 
 `F.linear` on CPU multiplies against the weight in its plain layout; oneDNN's blocked layout,
-packed once, runs the same float32 products ~1.2× faster for long inputs and ~2× faster for
-the few-row products of a decoding step, bf16 ones 1.5-3× faster in decoding (SmolLM2 shapes;
-`activeit bench scoring` prints the ratios it measures). The packed copies are cached per layer
-and re-packed when the weight changes (training bumps its version counter), so they cost one
-extra copy of the linear weights while the model lives; `release` drops them. Off CPU, for
-other dtypes, where the ops are missing, or with ACTIVEIT_PACKED_LINEAR=0, layers run as they are.
+packed once, runs the same products faster, most of all the few-row products of a decoding
+step (`activeit bench scoring` prints the ratios it measures on the machine at hand). The
+packed copies are cached per layer and re-packed when the weight changes (training bumps its
+version counter), so they cost one extra copy of the linear weights while the model lives;
+`release` drops them. Off CPU, for other dtypes, where the ops are missing, or with
+ACTIVEIT_PACKED_LINEAR=0, layers run as they are.
 """
 
 from __future__ import annotations
