@@ -212,7 +212,7 @@ TABLES = {
     "generation": Table(
         "Generation (`benchmarks/generation.py`)",
         "Greedy generation of ni-mini prompts as evaluation runs it: (a) `model.generate` one prompt at a "
-        "time, (b) on left-padded batches of 8, (c) `activeit.likelihood.generate`; best of the repetitions.",
+        "time, (b) on left-padded batches of 8, (c) the `native` engine; best of the repetitions.",
         ["dtype", "prompts", "a s", "b s", "c s", "a/c", "b/c", "c outputs = a"], generation_rows),
     "training": Table(
         "Training (`benchmarks/training.py`)",

@@ -1,6 +1,6 @@
 """Generate the labels and score the prompt-uncertainty pairs of ni-mini tasks with SmolLM2-135M on one
 engine worker (all intra-op threads on one forward pass at a time) and on the default workers
-(`activeit.workers`: two passes side by side, half the threads each); print the time ratios, how many
+(the native engine's `engine.workers`: two passes side by side, half the threads each); print the time ratios, how many
 labels came out the same and the largest score difference.
 
     python benchmarks/workers.py [--tasks 5] [--reps 2] [--dtypes float32,bfloat16] [--json PATH]
@@ -26,9 +26,8 @@ def main() -> None:
     import torch
 
     from activeit.bench import build_workload, data_dir_or_exit, run_info, warm_up, workload_arguments
-    from activeit.likelihood import generate, score
+    from activeit.engine import configure_process, get_engine
     from activeit.models import cpu_supports_bf16, load_model
-    from activeit.workers import default_workers
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     workload_arguments(parser, tasks=5)
@@ -41,20 +40,22 @@ def main() -> None:
 
     data = data_dir_or_exit(parser, args.data)
     work = build_workload(data, args.tasks)
-    many = default_workers("cpu")
+    configure_process()
+    many = 2 if torch.get_num_threads() >= 2 else 1
     print(f"{len(work.tasks)} tasks, {torch.get_num_threads()} intra-op threads; 1 worker vs {many} workers "
           f"({max(1, torch.get_num_threads() // many)} threads each)")
     figures: dict = {"tasks": work.tasks, "threads": torch.get_num_threads(), "workers": many}
     for dtype in args.dtypes.split(","):
         lm = load_model("smollm2-135m", dtype=dtype, device="cpu")
-        warm_up(lm)
+        engines = {w: get_engine("native", lm, workers=w) for w in (1, many)}
+        warm_up(engines[many])
         totals, gen_totals, max_diff, same, n_labels, rows = {1: 0.0, many: 0.0}, {1: 0.0, many: 0.0}, 0.0, 0, 0, []
         for t, (name, prompts) in enumerate(zip(work.tasks, work.prompts)):
             order = ((1, many) if t % 2 == 0 else (many, 1)) * args.reps
             gen_best, gens = {}, {}
             for w in order:
                 start = time.perf_counter()
-                gens[w] = generate(lm, prompts[0], max_new_tokens=64, workers=w)
+                gens[w] = engines[w].generate(prompts[0], max_new_tokens=64)
                 gen_best[w] = min(gen_best.get(w, float("inf")), time.perf_counter() - start)
             labels = [g.token_ids for g in gens[1]]
             same += sum(a.token_ids == b.token_ids for a, b in zip(gens[1], gens[many]))
@@ -63,7 +64,7 @@ def main() -> None:
             best, scores = {}, {}
             for w in order:
                 start = time.perf_counter()
-                scores[w] = score(lm, [p for p, _ in pairs], [y for _, y in pairs], workers=w)
+                scores[w] = engines[w].score([p for p, _ in pairs], [y for _, y in pairs])
                 best[w] = min(best.get(w, float("inf")), time.perf_counter() - start)
             diff = max(abs(a.mean_ce - b.mean_ce) for a, b in zip(scores[1], scores[many]))
             max_diff = max(max_diff, diff)

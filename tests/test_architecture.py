@@ -15,9 +15,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "activeit"
 
 LAYERS = [
-    {"errors", "rng", "atomic", "distributed"},
+    {"errors", "rng", "atomic", "distributed", "cache", "metrics"},
     {"config"},
-    {"tasks", "metrics"},
+    {"tasks"},
     {"pool", "prompts", "perturb"},
     {"replay", "rundir"},
     {"models"},
@@ -40,6 +40,8 @@ def _module(path: Path) -> str:
 
 def _layer(module: str) -> int:
     top = module.split(".")[0]
+    if top == "activeit":
+        return len(LAYERS)
     for rank, layer in enumerate(LAYERS):
         if top in layer:
             return rank

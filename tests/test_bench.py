@@ -42,9 +42,7 @@ def test_scoring_benchmark_on_a_tiny_model(tiny_causal_dir, ni_mini, tmp_path):
 
 def test_scoring_benchmark_skips_bf16_where_the_cpu_would_emulate_it(tiny_causal_dir, ni_mini, monkeypatch):
     """auto: no (c) on a CPU without bf16 instructions; its two checks say SKIP instead of passing or failing."""
-    import activeit.models as models
-
-    monkeypatch.setattr(models, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr("activeit.bench.cpu_supports_bf16", lambda: False)
     lines: list[str] = []
     figures = scoring_benchmark(ni_mini, n_tasks=1, model=str(tiny_causal_dir), max_new_tokens=2, echo=lines.append)
     assert figures["c"] is None and figures["speedup_bf16"] is None and figures["compare_bf16"] is None

@@ -55,14 +55,16 @@ def test_errors_name_the_key(tmp_path, text, overrides, message):
     assert "\n" not in str(err.value)
 
 
-def test_scoring_workers_do_not_enter_result_hashes(tmp_path):
-    one = load_config(write(tmp_path, ""), ["scoring.workers=1"])
-    two = load_config(write(tmp_path, ""), ["scoring.workers=2", "scoring.batch_size=16"])
-    assert one.scoring.workers == 1 and "workers" not in one.scoring.result_inputs()
-    assert one.scoring.result_inputs() == Config().scoring.result_inputs()
-    assert two.scoring.result_inputs() == {**one.scoring.result_inputs(), "batch_size": 16}
-    with pytest.raises(ConfigError, match="scoring.workers"):
-        load_config(write(tmp_path, ""), ["scoring.workers=0"])
+def test_engine_section(tmp_path):
+    cfg = load_config(write(tmp_path, ""), ["engine.name=hf", "engine.workers=1"])
+    assert (cfg.engine.name, cfg.engine.workers) == ("hf", 1)
+    assert Config().engine.name == "auto"
+    two = load_config(write(tmp_path, ""), ["scoring.batch_size=16"])
+    assert two.scoring.result_inputs() == {**Config().scoring.result_inputs(), "batch_size": 16}
+    with pytest.raises(ConfigError, match="engine.workers"):
+        load_config(write(tmp_path, ""), ["engine.workers=0"])
+    with pytest.raises(ConfigError, match="unknown config key 'scoring.workers'"):
+        load_config(write(tmp_path, ""), ["scoring.workers=2"])
 
 
 def test_missing_config_file(tmp_path):

@@ -46,7 +46,7 @@ def test_two_process_run_matches_one_process(tmp_path, tiny_causal_dir, tiny_yam
     from activeit.evaluate import build_items, predict
     from activeit.scores import score_tasks
     from activeit.tasks import TaskLibrary
-    from activeit.training import load_trained
+    from activeit.models import load_trained
 
     config = tiny_yaml(tmp_path, tiny_causal_dir)
     run = tmp_path / "run"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from activeit.engine import Generation, TargetScore, Work, engine_names, get_engine, register_engine
+from activeit.errors import ConfigError
 from activeit.models import load_model
 
 TOL = 1e-4
@@ -90,7 +91,9 @@ def test_hf_counts_work_and_rejects_mismatched_lists(models):
 def test_registry(models):
     assert {"auto", "hf", "native"} <= set(engine_names())
     assert get_engine("auto", models["causal"]).name == "native"
-    with pytest.raises(ValueError, match="unknown engine 'nope'"):
+    assert get_engine("hf", models["causal"], workers=2).name == "hf"  # options a backend lacks are ignored
+    assert get_engine("native", models["causal"], workers=2).workers == 2
+    with pytest.raises(ConfigError, match="unknown engine 'nope'"):
         get_engine("nope", models["causal"])
     with pytest.raises(ValueError, match="already registered"):
         register_engine("hf")(lambda lm: None)

@@ -98,13 +98,14 @@ def test_evaluate_writes_predictions_and_metrics(kind, pool, tiny_causal_dir, ti
 
 
 def test_predictions_are_the_engines_greedy_texts(pool, tiny_causal_dir):
-    from activeit.likelihood import generate
+    from activeit.engine import get_engine
 
     cfg = make_config(tiny_causal_dir, pool)
     lm = load_model(str(tiny_causal_dir), dtype="float32", device="cpu")
     items = ev.build_items([TaskLibrary(pool).load(n) for n in TASKS], lm.tokenizer, cfg, causal=True, split="test")
     rows = ev.predict(lm, items, cfg, progress=False)
-    expected = generate(lm, [it.prompt for it in items], max_new_tokens=6, stop_strings=("\n",), batch_size=1)
+    expected = get_engine("hf", lm).generate([it.prompt for it in items], max_new_tokens=6, stop_strings=("\n",),
+                                             batch_size=1)
     assert [r["prediction"] for r in rows] == [g.text for g in expected]
 
 

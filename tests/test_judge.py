@@ -176,7 +176,7 @@ def test_local_judge_matches_a_plain_forward_pass(tiny_causal_dir):
 
 @pytest.mark.slow
 def test_smollm2_judge_matches_a_plain_forward_pass(smollm2, monkeypatch):
-    monkeypatch.setattr("activeit.training.load_trained", lambda spec, cfg: smollm2)
+    monkeypatch.setattr("activeit.judge.load_trained", lambda spec, cfg: smollm2)
     judge = J.LocalJudge("smollm2-135m", Config())
     assert judge.chat and judge.options == [[33], [34]]
     q = J.Question("1", "What is the capital of France?")
@@ -322,7 +322,7 @@ def test_run_judge_end_to_end_symmetry_and_resume(tmp_path, tiny_causal_dir, oth
     ba = J.run_judge(b, a, qpath, tmp_path / "ba", judge=a, cfg=_cfg(), progress=False)
     assert (ba["wins"], ba["ties"], ba["losses"]) == (ab["losses"], ab["ties"], ab["wins"])
 
-    monkeypatch.setattr("activeit.training.load_trained", lambda *args: pytest.fail("a finished step ran again"))
+    monkeypatch.setattr("activeit.judge.load_trained", lambda *args: pytest.fail("a finished step ran again"))
     assert J.run_judge(a, b, qpath, tmp_path / "ab", judge=a, cfg=_cfg(), progress=False) == ab
 
 

@@ -10,7 +10,8 @@ import yaml
 
 from activeit.config import load_config
 from activeit.errors import RunStateError
-from activeit.pipeline import Manifest, run_experiment, status_lines
+from activeit.pipeline import run_experiment
+from activeit.rundir import Manifest, status_lines
 
 
 def tiny_config(model_dir, ni_mini, **extra):
@@ -66,27 +67,27 @@ def test_two_strategies_share_round_zero(tmp_path, tiny_causal_dir, ni_mini):
         assert (report / name).is_file(), name
     assert "| random | 2 | 6 | test |" in (report / "summary.md").read_text()
     assert status_lines(root)[-1] == "complete"
-    assert run_experiment(cfg, root, progress=False, echo=quiet, report=False) == root
+    assert run_experiment(cfg, root, progress=False, echo=quiet) == root
     assert json.loads((root / "summary.json").read_text())["rounds"] == rows
 
 
 def test_changed_config_is_refused_then_forced(tmp_path, tiny_causal_dir, ni_mini):
     data = tiny_config(tiny_causal_dir, ni_mini, rounds__count=2)
-    root = run_experiment(cfg_of(data), tmp_path / "run", progress=False, echo=quiet, report=False)
+    root = run_experiment(cfg_of(data), tmp_path / "run", progress=False, echo=quiet)
     changed = tiny_config(tiny_causal_dir, ni_mini, rounds__count=2, training__learning_rate=5e-3)
     with pytest.raises(RunStateError, match=r"round_0/train: training.learning_rate"):
-        run_experiment(cfg_of(changed), root, progress=False, echo=quiet, report=False)
+        run_experiment(cfg_of(changed), root, progress=False, echo=quiet)
     # a change that only matters from round 1 on: strategy options of the round-0 pick
     later = tiny_config(tiny_causal_dir, ni_mini, rounds__count=2, strategy__cls_ratio=0.5)
     with pytest.raises(RunStateError, match=r"round_0/select: strategy.cls_ratio"):
-        run_experiment(cfg_of(later), root, progress=False, echo=quiet, report=False)
-    run_experiment(cfg_of(later), root, force_from_round=0, progress=False, echo=quiet, report=False)
+        run_experiment(cfg_of(later), root, progress=False, echo=quiet)
+    run_experiment(cfg_of(later), root, force_from_round=0, progress=False, echo=quiet)
     steps = Manifest(root).steps
     assert steps["round_0/select"]["inputs"]["strategy"]["cls_ratio"] == 0.5
     # more rounds extend a finished run without redoing anything
     longer = tiny_config(tiny_causal_dir, ni_mini, rounds__count=3, strategy__cls_ratio=0.5)
     before = dict(Manifest(root).steps)
-    run_experiment(cfg_of(longer), root, progress=False, echo=quiet, report=False)
+    run_experiment(cfg_of(longer), root, progress=False, echo=quiet)
     after = Manifest(root).steps
     assert all(after[k]["finished"] == v["finished"] for k, v in before.items())
     assert "round_2/evaluate" in after and "round_1/select" in after
@@ -102,7 +103,7 @@ def test_replay_given_task_lists(tmp_path, tiny_causal_dir, ni_mini):
     wanted = list(pool.train) + list(pool.remain[-2:])
     (lists / "Random_1").mkdir(parents=True)
     (lists / "Random_1" / "train_tasks.txt").write_text("\n".join(wanted) + "\n")
-    root = run_experiment(cfg_of(data), tmp_path / "run", task_lists=lists, progress=False, echo=quiet, report=False)
+    root = run_experiment(cfg_of(data), tmp_path / "run", task_lists=lists, progress=False, echo=quiet)
     assert (root / "round_1" / "train_tasks.txt").read_text().split() == wanted
     assert not (root / "round_0" / "scores").exists()
 
@@ -117,8 +118,7 @@ def test_replay_reference_split_two_rounds(tmp_path, tiny_causal_dir, ni_referen
                        evaluation__max_new_tokens=2)
     data["data"] = {"path": str(ni_reference), "split": str(split), "metadata": str(ni_reference / "task_metadata.json")}
     lines = []
-    root = run_experiment(cfg_of(data), tmp_path / "run", task_lists=split, progress=False, echo=lines.append,
-                          report=False)
+    root = run_experiment(cfg_of(data), tmp_path / "run", task_lists=split, progress=False, echo=lines.append)
     assert f"replaying random from {split / 'Random'}_<0..1>" in lines
     expected = (split / "Random_1" / "train_tasks.txt").read_text().split()
     assert (root / "round_1" / "train_tasks.txt").read_text().split() == expected

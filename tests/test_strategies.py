@@ -11,9 +11,9 @@ from activeit.strategies import (
     check_strategy_names,
     get_strategy,
     register_strategy,
-    regions,
     select,
 )
+from activeit.scores import regions
 
 
 @dataclass

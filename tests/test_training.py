@@ -11,6 +11,7 @@ from activeit.cli import main
 from activeit.config import load_config
 from activeit.errors import ConfigError
 from activeit.tasks import TaskLibrary
+from activeit.models import load_trained
 from activeit.training import (
     IGNORE_INDEX,
     PadCollator,
@@ -18,7 +19,6 @@ from activeit.training import (
     accumulation_steps,
     build_examples,
     encode_example,
-    load_trained,
     resolve_best_metric,
     train,
     training_arguments,

@@ -1,7 +1,9 @@
 """Benchmarks that measure speed ratios in one run (`activeit bench scoring`, benchmarks/scoring.py).
 
-The scoring benchmark times the prompt-uncertainty workload three ways on the same tasks: a
-reference-style baseline written here, the likelihood engine in float32, and the engine in bf16.
+The scoring benchmark times the prompt-uncertainty workload three ways on the same tasks, all
+through `activeit.engine`: (a) the `hf` backend as the reference-style baseline (labels one
+prompt at a time, every pair scored in padded batches of 8), (b) the `native` backend in
+float32 and (c) `native` in bf16.
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
-import torch.nn.functional as F
 
+from activeit.engine import Engine, Work, configure_process, get_engine
 from activeit.errors import ConfigError
+from activeit.models import cpu_supports_bf16, load_model
+from activeit.perturb import perturbations as make_variants
+from activeit.prompts import build_source, model_prompt
+from activeit.tasks import TaskLibrary
 
 BF16_CHOICES = ("auto", "always", "never")
 BF16_HELP = ("run (c), the engine in bf16: auto = only on a CPU with bf16 instructions (AVX512-BF16 or AMX); "
@@ -108,10 +115,6 @@ def data_dir_or_exit(parser: Any, given: str | None) -> Path:
 def build_workload(data: str | os.PathLike, n_tasks: int | None, *, instances: int = 10, perturbations: int = 10,
                    seed: int = 0) -> Workload:
     """Tasks spread evenly over the sorted names (short and long prompts alike), n = min(10, #instances)."""
-    from activeit.perturb import perturbations as make_variants
-    from activeit.prompts import build_source, model_prompt
-    from activeit.tasks import TaskLibrary
-
     library = TaskLibrary(data)
     names = library.names()
     if n_tasks is not None and n_tasks < len(names):
@@ -182,8 +185,6 @@ def _best_seconds(fn: Callable[[], Any], seconds: float) -> float:
 def peak_size(dtype: torch.dtype) -> int:
     """Side of the peak's square matmul: 2048, but 512 for bf16 on a CPU without bf16 instructions, where
     torch emulates it orders of magnitude slower than float32 (a 2048² product would dominate the run)."""
-    from activeit.models import cpu_supports_bf16
-
     return 512 if dtype == torch.bfloat16 and not cpu_supports_bf16() else 2048
 
 
@@ -192,26 +193,6 @@ def matmul_peak(dtype: torch.dtype, n: int | None = None, seconds: float = 1.5) 
     n = n or peak_size(dtype)
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     return 2 * n ** 3 / _best_seconds(lambda: torch.matmul(a, b), seconds) / 1e9
-
-
-def packing_speedups(rows: Sequence[int] = (8, 2048), seconds: float = 0.3) -> dict[str, dict[int, float]]:
-    """Time ratio plain `F.linear` / packed oneDNN product for SmolLM2's MLP up-projection (576 → 1536),
-    per dtype and number of input rows (8 = a decoding step, 2048 = a scoring micro-batch)."""
-    from activeit.packing import available, packed_linears
-
-    ratios: dict[str, dict[int, float]] = {}
-    gen = torch.Generator().manual_seed(0)
-    for dtype in (torch.float32, torch.bfloat16):
-        if not available(dtype):
-            continue
-        layer = torch.nn.Linear(576, 1536, bias=False).to(dtype)
-        xs = {m: torch.randn(m, 576, generator=gen).to(dtype) for m in rows}
-        with torch.inference_mode():
-            plain = {m: _best_seconds(lambda x=x: layer(x), seconds) for m, x in xs.items()}
-            with packed_linears(layer):
-                ratios[str(dtype).removeprefix("torch.")] = {
-                    m: plain[m] / _best_seconds(lambda x=x: layer(x), seconds) for m, x in xs.items()}
-    return ratios
 
 
 def cpu_stall_seconds() -> float:
@@ -247,8 +228,6 @@ class RssSampler:
     """Peak resident memory per phase, sampled every few milliseconds by a background thread."""
 
     def __init__(self, interval: float = 0.005):
-        import psutil
-
         self.process, self.interval = psutil.Process(), interval
         self.peaks: dict[str, float] = {}
         self._current: str | None = None
@@ -283,84 +262,15 @@ def _weights(model: Any) -> tuple[int, int]:
     return sum(p.numel() for p in model.parameters()) - embed - (0 if model.config.tie_word_embeddings else head), head
 
 
-# --------------------------------------------------------------------------- (a) reference-style baseline
+# --------------------------------------------------------------------------- one backend on the workload
 
 
-class _NewlineStop:
-    """StoppingCriteria: the last generated token's text contains a stop string (the engine's rule)."""
-
-    def __init__(self, tokenizer: Any, stops: Sequence[str]):
-        self.tokenizer, self.stops = tokenizer, list(stops)
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-        texts = [self.tokenizer.decode([t]) for t in input_ids[:, -1].tolist()]
-        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
-
-
-def run_baseline(lm: Any, work: Workload, *, max_new_tokens: int, batch_size: int = 8) -> Result:
-    """One padded forward pass per (instance, variant) pair in batches of 8, float32, no prefix reuse;
-    labels by `model.generate` one prompt at a time with the same stop rule."""
-    from transformers import StoppingCriteriaList
-
-    model, tok = lm.model, lm.tokenizer
-    body, head = _weights(model)
-    res = Result()
-    stop = StoppingCriteriaList([_NewlineStop(tok, ["\n"])])
-    eos = tok.eos_token_id
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for per_task in work.prompts:
-            t0 = time.perf_counter()
-            labels = []
-            for prompt in per_task[0]:
-                ids = torch.tensor([tok(prompt)["input_ids"]])
-                out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                     max_new_tokens=max_new_tokens, stopping_criteria=stop, pad_token_id=eos)
-                new = out[0, ids.shape[1]:].tolist()
-                labels.append(new)
-                res.tokens += ids.shape[1] + len(new)
-                res.flops += 2 * body * (ids.shape[1] + len(new)) + 2 * head * len(new)
-            res.labels.append(labels)
-            res.gen_seconds += time.perf_counter() - t0
-            pairs = [(prompt, labels[i]) for variant in per_task for i, prompt in enumerate(variant)]
-            ces = []
-            for b in range(0, len(pairs), batch_size):
-                chunk = pairs[b:b + batch_size]
-                seqs = [tok(p)["input_ids"] for p, _ in chunk]
-                full = [s + t for s, (_, t) in zip(seqs, chunk)]
-                width = max(len(f) for f in full)
-                ids = torch.full((len(full), width), eos)
-                mask = torch.zeros((len(full), width), dtype=torch.long)
-                labels_t = torch.full((len(full), width), -100)
-                for r, (s, f) in enumerate(zip(seqs, full)):
-                    ids[r, :len(f)] = torch.tensor(f)
-                    mask[r, :len(f)] = 1
-                    labels_t[r, len(s):len(f)] = torch.tensor(f[len(s):])
-                logits = model(input_ids=ids, attention_mask=mask).logits
-                shifted = labels_t[:, 1:]
-                where = shifted != -100
-                ce = F.cross_entropy(logits[:, :-1][where].float(), shifted[where], reduction="none")
-                rows = where.nonzero()[:, 0]
-                sums = torch.zeros(len(full), dtype=torch.float64).index_add_(0, rows, ce.double())
-                ces += [s / len(t) for s, (_, t) in zip(sums.tolist(), chunk)]
-                res.tokens += sum(len(f) for f in full)
-                res.flops += 2 * (body + head) * ids.numel()
-            n = len(per_task[0])
-            res.mean_ce.append([ces[k * n:(k + 1) * n] for k in range(len(per_task))])
-    res.seconds = time.perf_counter() - start
-    res.p = [[[math.exp(-c) for c in v] for v in t] for t in res.mean_ce]
-    return res
-
-
-# --------------------------------------------------------------------------- (b, c) the engine
-
-
-def run_engine(lm: Any, work: Workload, *, max_new_tokens: int) -> Result:
-    """The prompt-uncertainty workload per task with the engine: greedy labels under the original
-    prompt (which also give p_i0, the likelihood of the label under it), then the K × n perturbed
-    pairs in one `score` call."""
-    from activeit.likelihood import Work, generate, score
-
+def run_engine(engine: Engine, work: Workload, *, max_new_tokens: int, generate_batch: int = 32,
+               score_batch: int = 32, score_original: bool = False) -> Result:
+    """The prompt-uncertainty workload per task through one backend: greedy labels under the original
+    prompt, then the (K or K+1) × n pairs in one `score` call. With `score_original` the k = 0 pairs
+    are scored again (the reference's way); otherwise their p is the one generation computed."""
+    lm = engine.lm
     tok = lm.tokenizer
     body, head = _weights(lm.model)
     res = Result()
@@ -368,20 +278,24 @@ def run_engine(lm: Any, work: Workload, *, max_new_tokens: int) -> Result:
     start = time.perf_counter()
     for per_task in work.prompts:
         t0 = time.perf_counter()
-        gens = generate(lm, per_task[0], max_new_tokens=max_new_tokens, stop_strings=("\n",), work=meter)
+        gens = engine.generate(per_task[0], max_new_tokens=max_new_tokens, stop_strings=("\n",),
+                               batch_size=generate_batch, work=meter)
         res.gen_seconds += time.perf_counter() - t0
         labels = [g.token_ids for g in gens]
         res.labels.append(labels)
-        # p_i0 is the likelihood generate computed along the way; the K variants are scored
-        prompts = [p for variant in per_task[1:] for p in variant]
-        targets = [labels[i] for variant in per_task[1:] for i in range(len(variant))]
-        scores = [g.score for g in gens] + score(lm, prompts, targets, work=meter)
+        variants = per_task if score_original else per_task[1:]
+        prompts = [p for variant in variants for p in variant]
+        targets = [labels[i] for variant in variants for i in range(len(variant))]
+        scored = engine.score(prompts, targets, batch_size=score_batch, work=meter)
+        scores = scored if score_original else [g.score for g in gens] + scored
         n = len(per_task[0])
         res.mean_ce.append([[s.mean_ce for s in scores[k * n:(k + 1) * n]] for k in range(len(per_task))])
         res.p.append([[s.p for s in scores[k * n:(k + 1) * n]] for k in range(len(per_task))])
         lens = [len(x) for x in tok(per_task[0])["input_ids"]]
         res.tokens += 2 * (sum(lens) + sum(len(t) for t in labels))  # generation + the k = 0 pairs
-        res.tokens += sum(len(x) for x in tok(prompts)["input_ids"]) + sum(len(t) for t in targets)
+        perturbed = [p for v in per_task[1:] for p in v]
+        res.tokens += sum(len(x) for x in tok(perturbed)["input_ids"]) if perturbed else 0
+        res.tokens += sum(len(labels[i]) for v in per_task[1:] for i in range(len(v)))
     res.seconds = time.perf_counter() - start
     res.flops = 2 * body * meter.tokens + 2 * head * meter.logit_rows
     return res
@@ -389,8 +303,6 @@ def run_engine(lm: Any, work: Workload, *, max_new_tokens: int) -> Result:
 
 def memory_probe(lm: Any, *, prefix_tokens: int = 1024, suffixes: int = 110) -> dict[str, float]:
     """Score one task with a `prefix_tokens` shared prefix and `suffixes` suffixes; time and RSS high-water."""
-    from activeit.likelihood import Work, score
-
     tok = lm.tokenizer
     words = ("the movie was great and the food was cold while a quiet river ran past old stone houses under "
              "bright summer skies people walked slowly talking about books music and weather ").split()
@@ -401,7 +313,7 @@ def memory_probe(lm: Any, *, prefix_tokens: int = 1024, suffixes: int = 110) -> 
     meter = Work()
     reset_peak_rss()
     t = time.perf_counter()
-    score(lm, prompts, ["positive" if i % 2 else "negative" for i in range(suffixes)], work=meter)
+    get_engine("native", lm).score(prompts, ["positive" if i % 2 else "negative" for i in range(suffixes)], work=meter)
     return {"seconds": time.perf_counter() - t, "peak_rss_gb": peak_rss_gb(), "forwards": meter.forwards,
             "tokens_run": meter.tokens, "tokens_naive": sum(len(x) for x in tok(prompts)["input_ids"])}
 
@@ -456,15 +368,14 @@ def scoring_benchmark(
     bf16: str = "auto",
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Time (a) the reference-style baseline, (b) the engine in float32 and (c) in bf16 on the
-    prompt-uncertainty workload (n = 10 instances, K = 10 perturbations + the original).
+    """Time (a) the `hf` backend as the reference-style baseline, (b) `native` in float32 and (c)
+    `native` in bf16 on the prompt-uncertainty workload (n = 10 instances, K = 10 perturbations +
+    the original).
 
     `bf16`: "auto" runs (c) only on a CPU with bf16 instructions (AVX512-BF16 or AMX): elsewhere torch
     emulates bf16 and (c) runs slower than even the baseline. "always" runs it anyway, "never" skips it.
     Returns the figures (also written to `json_path`) and prints a table with PASS/MISS/SKIP per target.
     """
-    from activeit.models import cpu_supports_bf16, load_model
-
     if bf16 not in BF16_CHOICES:
         raise ConfigError(f"bench scoring: bf16 must be one of {', '.join(BF16_CHOICES)}, not {bf16!r}")
     data = data_dir(data)
@@ -475,24 +386,9 @@ def scoring_benchmark(
     echo(f"workload: {len(work.tasks)} tasks from {data}, {n_pairs} pairs "
          f"(n ≤ 10 instances × 11 prompts), labels ≤ {max_new_tokens} new tokens; "
          f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
-    # the engine tunes glibc's allocator process-wide on first use; do it before any timing so that
-    # the baseline runs under the same allocator (the conservative choice: it can only gain)
-    from activeit.allocator import tune_allocator
-
-    tuned = tune_allocator()
-    echo(f"allocator thresholds (activeit.allocator, all three methods): {'set' if tuned else 'left as they are'}")
-    from activeit.packing import available as packing_available
-
-    packed = packing_available(torch.float32)
-    speedups = packing_speedups() if packed else {}
-    echo(f"packed linear weights (activeit.packing, the engine only: b and c): {'on' if packed else 'off'}"
-         + "".join(f"; {dt} 576→1536 product " + ", ".join(f"{m} rows {r:.2f}x" for m, r in per.items())
-                   for dt, per in speedups.items()))
-    from activeit.workers import default_workers
-
-    workers = default_workers("cpu")
-    echo(f"engine workers (activeit.workers, b and c: scoring and label prefill): {workers}, "
-         f"{max(1, torch.get_num_threads() // workers)} intra-op threads each; benchmarks/workers.py measures them")
+    # the process-wide tuning the CLI does at start-up, before any timing, so all three run under it
+    tuned = configure_process()
+    echo(f"process tuning (activeit.engine.configure_process, all three methods): {'applied' if tuned else 'none'}")
     peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
     echo(f"matmul peak (torch.matmul, {peak_size(torch.float32)}²; bf16 {peak_size(torch.bfloat16)}²): "
          f"float32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.1f} GFLOP/s")
@@ -508,7 +404,11 @@ def scoring_benchmark(
 
     # the memory probe runs with only the float32 model loaded: its RSS is what scoring with SmolLM2 takes
     lm32 = load_model(model, dtype="float32", device="cpu")
-    warm_up(lm32)
+    hf, native32 = get_engine("hf", lm32), get_engine("native", lm32)
+    settings = native32.describe() if hasattr(native32, "describe") else {}
+    echo("native engine: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
+    warm_up(hf)
+    warm_up(native32)
     rss = RssSampler()
     with rss.phase("probe"):
         probe = memory_probe(lm32)
@@ -518,12 +418,13 @@ def scoring_benchmark(
          f"peak RSS {probe['peak_rss_gb']:.2f} GB (the float32 model alone, packed weights included)")
     # one task at a time, the methods back to back in a rotating order, so that load from
     # other processes on a shared machine falls on all of them alike
-    runners = {"a": lambda w: run_baseline(lm32, w, max_new_tokens=max_new_tokens),
-               "b": lambda w: run_engine(lm32, w, max_new_tokens=max_new_tokens)}
+    runners = {"a": lambda w: run_engine(hf, w, max_new_tokens=max_new_tokens, generate_batch=1, score_batch=8,
+                                         score_original=True),
+               "b": lambda w: run_engine(native32, w, max_new_tokens=max_new_tokens)}
     if not skip_c:
-        lm16 = load_model(model, dtype="bfloat16", device="cpu")
-        warm_up(lm16)
-        runners["c"] = lambda w: run_engine(lm16, w, max_new_tokens=max_new_tokens)
+        native16 = get_engine("native", load_model(model, dtype="bfloat16", device="cpu"))
+        warm_up(native16)
+        runners["c"] = lambda w: run_engine(native16, w, max_new_tokens=max_new_tokens)
     keys = "".join(runners)
     results = {key: Result() for key in runners}
     per_task = []
@@ -555,15 +456,14 @@ def scoring_benchmark(
     cmp_b = _compare(a, b)
     cmp_c = _compare(a, c) if c else None
     figures: dict[str, Any] = {
-        "tasks": work.tasks, "pairs": n_pairs, "threads": torch.get_num_threads(), "engine_workers": workers,
-        "allocator_tuned": tuned,
-        "engine_packed_linears": packed, "packing_speedups": speedups,
+        "tasks": work.tasks, "pairs": n_pairs, "threads": torch.get_num_threads(), "native_engine": settings,
+        "process_tuned": tuned,
         "matmul_peak_gflops": peaks, "memory_probe": probe, "load_average_end": os.getloadavg()[0],
         "per_task": per_task, "cpu_bf16": cpu_supports_bf16(), "bf16_skipped": skip_c, "c": None,
     }
-    rows = [("a", "baseline float32", a, "float32"), ("b", "activeit float32", b, "float32")]
+    rows = [("a", "hf float32", a, "float32"), ("b", "native float32", b, "float32")]
     if c:
-        rows.append(("c", "activeit bf16", c, "bfloat16"))
+        rows.append(("c", "native bf16", c, "bfloat16"))
     echo(f"{'':2}{'method':18}{'seconds':>9}{'labels s':>10}{'tokens/s':>10}{'GFLOP/s':>9}{'of peak':>9}"
          f"{'peak RSS':>10}")
     for key, name, r, dtype in rows:
@@ -615,14 +515,9 @@ def scoring_benchmark(
     return figures
 
 
-def warm_up(lm: Any) -> None:
+def warm_up(engine: Engine) -> None:
     """One small call through every path, so one-off kernel set-up is not timed."""
-    from activeit.likelihood import generate, score
-
     prompts = ["Definition: say yes or no. " * 6 + f"Input: {w}\nOutput:" for w in ("a", "b c")]
-    generate(lm, prompts, max_new_tokens=2)
-    score(lm, prompts, ["yes", "no"])
-    with torch.inference_mode():
-        ids = torch.tensor([lm.tokenizer(prompts[0])["input_ids"]])
-        lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=2,
-                          pad_token_id=lm.tokenizer.eos_token_id)
+    engine.generate(prompts, max_new_tokens=2)
+    engine.generate(prompts[:1], max_new_tokens=2, batch_size=1)
+    engine.score(prompts, ["yes", "no"])

@@ -154,9 +154,11 @@ def score(
     An interrupted call resumes from the tasks already scored.
     """
     from activeit.pool import config_pool, read_task_list
-    from activeit.scores import score_tasks, scores_to_compute
+    from activeit.scores import score_tasks
+    from activeit.strategies import scores_to_compute
     from activeit.tasks import TaskLibrary
 
+    _tune_process()
     cfg = _load(config, set_)
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
     names = read_task_list(tasks, library) if tasks else list(config_pool(library, cfg).remain)
@@ -167,12 +169,19 @@ def score(
     typer.echo(f"wrote {out / 'records.jsonl'} and {out / 'tasks.json'}")
 
 
+def _tune_process() -> None:
+    """Process-wide settings the native engine runs faster with: the CLI owns the process, so it decides."""
+    from activeit.engine import configure_process
+
+    configure_process()
+
+
 def _load_model(cfg, path: str | None):
     if path is None:
         from activeit.models import load_from_config
 
         return load_from_config(cfg.model)
-    from activeit.training import load_trained
+    from activeit.models import load_trained
 
     return load_trained(path, cfg)
 
@@ -248,6 +257,7 @@ def train_command(
     from activeit.tasks import TaskLibrary
     from activeit.training import train
 
+    _tune_process()
     cfg = _load(config, set_)
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
     pool = None if tasks and dev_tasks else config_pool(library, cfg)
@@ -275,6 +285,7 @@ def evaluate_command(
     """Greedy predictions on the dev or test tasks -> OUT/predictions.jsonl and OUT/metrics.json."""
     from activeit.evaluate import evaluate_model
 
+    _tune_process()
     cfg = _load(config, set_)
     metrics = evaluate_model(cfg, model, split=split, out_dir=out, tasks_file=tasks)
     kinds = "".join(f", {k} {m['rougeL']:.2f}" for k, m in metrics["by_kind"].items())
@@ -352,16 +363,18 @@ def run(
     """
     import logging
 
+    from activeit.distributed import is_main
     from activeit.pipeline import run_experiment
+    from activeit.report import write_report
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _tune_process()
     cfg = _load(config, set_)
     root = run_experiment(cfg, out, force_from_round=force_from_round, task_lists=task_lists,
                           progress=sys.stderr.isatty(), echo=_echo)
-    from activeit.distributed import is_main
-
     if not is_main():
         return
+    write_report(root)
     summary = root / "report" / "summary.md"
     if summary.is_file():
         typer.echo(summary.read_text(encoding="utf-8"))
@@ -395,7 +408,7 @@ def demo(
 @app.command()
 def status(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """Show which steps of a run are finished."""
-    from activeit.pipeline import status_lines
+    from activeit.rundir import status_lines
 
     for line in status_lines(run_dir):
         typer.echo(line)
@@ -404,8 +417,8 @@ def status(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """(Re)write RUN/report/: learning curves, task maps, summary.md."""
-    from activeit.pipeline import load_run, write_summary
     from activeit.report import write_report
+    from activeit.rundir import load_run, write_summary
 
     cfg, _ = load_run(run_dir)
     write_summary(run_dir, cfg)
@@ -440,6 +453,7 @@ def judge(
     from activeit.judge import run_judge
 
     cfg = load_config(config, set_ or [])
+    _tune_process()
     summary = run_judge(a, b, questions, out, judge=judge_, cfg=cfg, url_model=judge_model,
                         max_new_tokens=max_new_tokens, progress=sys.stderr.isatty(), echo=_echo)
     if summary is None:
@@ -460,10 +474,11 @@ def bench_scoring(
     data: Annotated[Optional[Path], typer.Option(help="NI-style directory (default: ../shared/data/ni-mini).")] = None,
     tasks: Annotated[int, typer.Option(help="Tasks to use, spread over the sorted names.")] = 5,
     bf16: Annotated[BenchBf16, typer.Option(
-        help="Time (c), the engine in bf16? auto: only where the CPU has bf16 instructions (AVX512-BF16, AMX); "
+        help="Time (c), native in bf16? auto: only where the CPU has bf16 instructions (AVX512-BF16, AMX); "
              "without them torch emulates bf16 and its matmuls run ~100x slower than float32.")] = BenchBf16.auto,
 ) -> None:
-    """Prompt-uncertainty scoring: reference-style baseline vs the engine in float32 and bf16 (SmolLM2)."""
+    """Prompt-uncertainty scoring through the engine backends in one run: hf (reference-style baseline)
+    vs native float32 vs native bf16 (SmolLM2)."""
     from activeit.bench import scoring_benchmark
 
     scoring_benchmark(data, n_tasks=tasks, json_path=json_path, bf16=bf16.value, echo=typer.echo)

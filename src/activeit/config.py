@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from activeit.errors import ConfigError
+from activeit.metrics import FLAT_METRICS
 
 
 class Section(BaseModel):
@@ -70,9 +71,6 @@ class ScoringConfig(Section):
     extra_examples: int = Field(20, ge=0)
     """`target: examples` draws demonstrations from positive examples + this many unscored instances."""
     batch_size: int = Field(32, ge=1)
-    workers: int | None = Field(None, ge=1)
-    """Engine threads scoring (and prefilling label prompts) side by side on CPU (None: 2 on a multi-core
-    CPU, see `activeit.workers`)."""
     max_new_tokens: int | None = Field(None, ge=1)
     """Greedy-label length limit; null: the reference's, `prompt.max_target_length` tokens in all, i.e.
     max_target_length - 1 new tokens for seq2seq models (HF's `max_length` counts the decoder start token)
@@ -98,12 +96,22 @@ class ScoringConfig(Section):
     std_over: Literal["all", "perturbed"] = "all"
     """`aggregate: std`: the standard deviation over the original prompt and K-1 perturbed ones (the
     reference's K prompts in all); `perturbed`: over K perturbed prompts (k >= 1)."""
-    compute: list[Literal["perplexity", "prompt_uncertainty"]] | None = None
-    """Scores to compute; default: what the strategies need (`activeit score`: all)."""
+    compute: list[str] | None = None
+    """Scorers to run, by registered name (`perplexity`, `prompt_uncertainty`, ...); default: what the
+    strategies need (`activeit score`: all)."""
 
     def result_inputs(self) -> dict[str, Any]:
-        """The settings scores depend on, for input hashes: `workers` only decides how they are computed."""
-        return {k: v for k, v in self.model_dump(mode="json").items() if k != "workers"}
+        """The settings scores depend on, for input hashes."""
+        return self.model_dump(mode="json")
+
+
+class EngineConfig(Section):
+    name: str = "auto"
+    """Inference backend for scoring, evaluation and judging: `native` (activeit's CPU-optimised engine),
+    `hf` (plain transformers forward/generate), `auto` (native), or any registered backend."""
+    workers: int | None = Field(None, ge=1)
+    """native: engine threads scoring (and prefilling label prompts) side by side on CPU (None: 2 on a
+    multi-core CPU). Decides how results are computed, not what they are: not part of input hashes."""
 
 
 class StrategyConfig(Section):
@@ -166,8 +174,6 @@ class TrainingConfig(Section):
     @field_validator("best_metric")
     @classmethod
     def _known_metric(cls, value: str | None) -> str | None:
-        from activeit.metrics import FLAT_METRICS
-
         if value is not None and value not in FLAT_METRICS:
             raise ValueError(f"unknown metric {value!r}; one of {', '.join(FLAT_METRICS)} or null")
         return value
@@ -216,6 +222,7 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

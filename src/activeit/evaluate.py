@@ -6,7 +6,7 @@ tasks are in its test list). Checkpoint selection: `dev_instances` (50) of every
 task, a seeded random draw (`dev_selection`), as the reference's validation set. Greedy decoding of at most
 `evaluation.max_new_tokens` tokens; causal models stop at EOS or at the first token that
 contains one of `prompt.stop_strings`; the prediction is the text before the stop, stripped.
-Generation goes through the likelihood engine (`activeit.likelihood.generate`).
+Generation goes through the configured inference engine (`engine.name`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from activeit import atomic
+from activeit import atomic, distributed
 from activeit.config import Config
+from activeit.engine import Engine, engine_for
+from activeit.errors import ConfigError
 from activeit.metrics import score_records
+from activeit.models import LoadedModel, load_trained
+from activeit.pool import config_pool, read_task_list
 from activeit.prompts import encode, model_prompt
 from activeit.rng import make_rng
-from activeit.tasks import Instance, Task
+from activeit.tasks import Instance, Task, TaskLibrary
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,6 @@ def selection_instances(task: Task, n: int, seed: int, how: str = "random") -> l
 def instances_per_task(cfg: Config, split: str) -> int:
     """Instances per task in the reported metrics of a split."""
     if split not in SPLITS:
-        from activeit.errors import ConfigError
-
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     ev = cfg.evaluation
     if split == "dev" and ev.dev_report_instances is not None:
@@ -102,32 +103,28 @@ def build_items(
 # --------------------------------------------------------------------------- generation
 
 
-def generate_texts(lm: Any, prompts: Sequence[str], *, max_new_tokens: int, stop_strings: Sequence[str] = ("\n",),
-                   batch_size: int = 32, progress: bool = False) -> list[str]:
-    """Greedy predictions through the likelihood engine: text before EOS / the first stop string, stripped.
+def generate_texts(engine: Engine, prompts: Sequence[str], *, max_new_tokens: int,
+                   stop_strings: Sequence[str] = ("\n",), batch_size: int = 32, progress: bool = False) -> list[str]:
+    """Greedy predictions: text before EOS / the first stop string, stripped.
 
     Stop strings apply to causal models only; seq2seq models stop at EOS (as the reference).
     """
-    from activeit.likelihood import generate
-
-    stops = tuple(stop_strings) if lm.causal else ()
-    generations = generate(lm, list(prompts), max_new_tokens=max_new_tokens, stop_strings=stops,
-                           batch_size=batch_size, progress=progress and sys.stderr.isatty())
+    stops = tuple(stop_strings) if engine.lm.causal else ()
+    generations = engine.generate(list(prompts), max_new_tokens=max_new_tokens, stop_strings=stops,
+                                  batch_size=batch_size, progress=progress and sys.stderr.isatty())
     return [g.text for g in generations]
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
-def predict(lm: Any, items: Sequence[EvalItem], cfg: Config, *, progress: bool = True) -> list[dict[str, Any]]:
+def predict(lm: LoadedModel, items: Sequence[EvalItem], cfg: Config, *, progress: bool = True) -> list[dict[str, Any]]:
     """Prediction records (`task`, `instance_id`, `prompt`, `prediction`, `references`, `category`, `kind`, `split`).
 
     In a multi-process launch every process must call this: each generates its share of the
     prompts and every process gets all records back.
     """
-    from activeit import distributed
-
-    mine = generate_texts(lm, distributed.shard([it.prompt for it in items]), max_new_tokens=cfg.evaluation.max_new_tokens,
+    mine = generate_texts(engine_for(cfg, lm), distributed.shard([it.prompt for it in items]), max_new_tokens=cfg.evaluation.max_new_tokens,
                           stop_strings=cfg.prompt.stop_strings, batch_size=cfg.evaluation.batch_size,
                           progress=progress and distributed.is_main())
     texts = distributed.gather(mine)
@@ -153,8 +150,6 @@ def evaluate(
     Returns the metrics object (see `activeit.metrics.score_records`).
     """
     if not tasks:
-        from activeit.errors import ConfigError
-
         raise ConfigError(f"no {split} tasks to evaluate on")
     start = time.perf_counter()
     items = build_items(tasks, lm.tokenizer, cfg, causal=lm.causal, split=split, n_instances=n_instances)
@@ -162,9 +157,7 @@ def evaluate(
     metrics = score_records(records)
     log.info("%s: %d instances of %d tasks in %.1f s: rougeL %.2f, exact_match %.2f", split, len(records),
              len(tasks), time.perf_counter() - start, metrics["rougeL"], metrics["exact_match"])
-    from activeit.distributed import is_main
-
-    if out_dir is not None and is_main():
+    if out_dir is not None and distributed.is_main():
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic.write_jsonl(out / "predictions.jsonl", records)
@@ -174,8 +167,6 @@ def evaluate(
 
 def split_tasks(cfg: Config, library: Any, split: str, tasks_file: str | os.PathLike | None = None) -> list[str]:
     """Task names of a split from the config's pool (or from a task-list file)."""
-    from activeit.pool import config_pool, read_task_list
-
     instances_per_task(cfg, split)  # validates the split name
     if tasks_file is not None:
         return read_task_list(tasks_file, library)
@@ -193,9 +184,6 @@ def evaluate_model(
     progress: bool = True,
 ) -> dict[str, Any]:
     """`activeit evaluate`: load a trained model (or a base model) and evaluate it on a split."""
-    from activeit.tasks import TaskLibrary
-    from activeit.training import load_trained
-
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
     names = split_tasks(cfg, library, split, tasks_file)
     lm = load_trained(model, cfg)

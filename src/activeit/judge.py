@@ -23,11 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from activeit import atomic
+from tqdm import tqdm
+
+from activeit import atomic, distributed
 from activeit.config import Config
+from activeit.engine import engine_for
 from activeit.errors import ConfigError, RunStateError, TaskFormatError
+from activeit.evaluate import generate_texts
+from activeit.models import holds_model, load_trained
+from activeit.prompts import build_source, model_prompt
+from activeit.rundir import Manifest, RunLayout, Track, input_hash, load_run
 from activeit.tasks import read_records
-from activeit.training import holds_model
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +126,6 @@ def _run_root(path: Path) -> Path | None:
 
 def final_models(root: Path) -> list[Path]:
     """The last trained round of every strategy × seed of a run, in config order."""
-    from activeit.pipeline import RunLayout, Track, load_run
 
     cfg, manifest = load_run(root)
     layout = RunLayout(root, cfg.strategies, cfg.seeds)
@@ -152,7 +157,6 @@ def resolve_side(spec: str, default_cfg: Config) -> Side:
     root = _run_root(path)
     cfg = default_cfg
     if root is not None:
-        from activeit.pipeline import load_run
 
         cfg, _ = load_run(root)
     if root is not None and path.resolve() == root.resolve():
@@ -173,8 +177,6 @@ def resolve_side(spec: str, default_cfg: Config) -> Side:
 
 def answer_prompt(question: Question, tokenizer: Any, cfg: Config, *, causal: bool) -> str:
     """The Tk-Instruct prompt with the instruction as definition, as instruction datasets are trained."""
-    from activeit.prompts import build_source, model_prompt
-
     source = build_source(question.instruction, [], question.input, tokenizer=tokenizer,
                           max_source_length=cfg.prompt.max_source_length)
     return model_prompt(source, causal=causal, tokenizer=tokenizer, chat_template=cfg.model.chat_template)
@@ -183,12 +185,9 @@ def answer_prompt(question: Question, tokenizer: Any, cfg: Config, *, causal: bo
 def answer_questions(side: Side, questions: Sequence[Question], *, max_new_tokens: int | None = None,
                      progress: bool = True) -> list[dict[str, Any]]:
     """Greedy answers of one side, one record per question."""
-    from activeit.evaluate import generate_texts
-    from activeit.training import load_trained
-
     lm = load_trained(side.model, side.cfg)
     prompts = [answer_prompt(q, lm.tokenizer, side.cfg, causal=lm.causal) for q in questions]
-    texts = generate_texts(lm, prompts, max_new_tokens=max_new_tokens or side.cfg.evaluation.max_new_tokens,
+    texts = generate_texts(engine_for(side.cfg, lm), prompts, max_new_tokens=max_new_tokens or side.cfg.evaluation.max_new_tokens,
                            stop_strings=side.cfg.prompt.stop_strings, batch_size=side.cfg.evaluation.batch_size,
                            progress=progress)
     return [{"id": q.id, "instruction": q.instruction, "input": q.input, "prompt": p, "answer": t}
@@ -220,10 +219,9 @@ class LocalJudge:
     """A local model: the response whose number gets the higher next-token probability is better."""
 
     def __init__(self, spec: str, cfg: Config):
-        from activeit.training import load_trained
-
         self.spec = spec
         self.lm = load_trained(spec, cfg)
+        self.engine = engine_for(cfg, self.lm)
         tok = self.lm.tokenizer
         self.chat = self.lm.causal and bool(getattr(tok, "chat_template", None))
         lead = "" if self.chat or not self.lm.causal else " "
@@ -241,11 +239,9 @@ class LocalJudge:
         return text if self.lm.causal else text + " "
 
     def choose(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
-        from activeit.likelihood import score
-
         prompts = [self.prompt(p) for p in pairs]
-        scores = score(self.lm, [p for p in prompts for _ in self.options],
-                       [o for _ in prompts for o in self.options], batch_size=16)
+        scores = self.engine.score([p for p in prompts for _ in self.options],
+                                   [o for _ in prompts for o in self.options], batch_size=16)
         out = []
         for i in range(len(pairs)):
             lp1, lp2 = (-s.mean_ce * s.n_tokens for s in scores[2 * i: 2 * i + 2])
@@ -429,12 +425,7 @@ def run_judge(
     interrupted judging resumes from its last checkpoint. In a multi-process launch only the main
     process works (the others return None at once): the work is small and runs one model at a time.
     """
-    from tqdm import tqdm
-
-    from activeit.distributed import is_main
-    from activeit.pipeline import Manifest, input_hash
-
-    if not is_main():
+    if not distributed.is_main():
         return None
 
     cfg = cfg or Config()

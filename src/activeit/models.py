@@ -13,7 +13,10 @@ import importlib.util
 import logging
 import os
 import tempfile
+import warnings
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,13 @@ import torch
 
 from activeit.atomic import replace_dir
 from activeit.cache import cache_root
-from activeit.errors import ConfigError, ModelNotFoundError
+from activeit.distributed import local_rank, world_size
+from activeit.config import Config
+from activeit.errors import ConfigError, ModelNotFoundError, RunStateError
+
+ADAPTER_DIR = "adapter"
+MODEL_DIR = "model"
+"""Where `train` saves a LoRA adapter or a full model inside its output directory."""
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +150,6 @@ def warn_if_bf16_emulated(device_type: str, setting: str) -> None:
 
 def resolve_device(device: str) -> torch.device:
     """`auto`: CUDA if there is one. In a multi-process launch each process takes its local GPU."""
-    from activeit.distributed import local_rank, world_size
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -267,3 +275,54 @@ def hidden_and_head(model: Any):
     if _separable_head(model):
         return (lambda **kw: model.base_model(**kw).last_hidden_state), model.get_output_embeddings()
     return None, None
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft reads a transformers attribute that transformers 5 deprecates; that warning is not ours to fix."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+        yield
+
+
+# --------------------------------------------------------------------------- loading a trained model
+
+
+def holds_model(path: Path) -> bool:
+    """Whether `load_trained` finds a trained model in this directory."""
+    return any((path / p).exists() for p in (ADAPTER_DIR, MODEL_DIR, "adapter_config.json", "config.json"))
+
+
+def load_trained(path: str | os.PathLike, cfg: Config) -> LoadedModel:
+    """A trained model ready for evaluation or scoring, in `cfg.model.dtype`.
+
+    `path` is a `train` output directory (holding `adapter/` or `model/`), an adapter directory
+    (base = `cfg.model`, adapter merged in for speed), a full model directory, or any model name
+    `load_model` accepts (to evaluate a base model).
+    """
+    path_obj = Path(path).expanduser()
+    if path_obj.is_dir():
+        for sub in (ADAPTER_DIR, MODEL_DIR):
+            if (path_obj / sub).is_dir():
+                return load_trained(path_obj / sub, cfg)
+        if (path_obj / "adapter_config.json").is_file():
+            return _load_adapter(path_obj, cfg)
+        if not (path_obj / "config.json").is_file():
+            raise RunStateError(f"{path_obj}: no trained model here (expected adapter/, model/, "
+                                f"adapter_config.json or config.json)")
+    m = cfg.model
+    return load_model(str(path), dtype=m.dtype, device=m.device, trust_remote_code=m.trust_remote_code,
+                      revision=m.revision if not path_obj.is_dir() else None, cache_dir=m.cache_dir)
+
+
+def _load_adapter(adapter_dir: Path, cfg: Config) -> LoadedModel:
+    from peft import PeftModel
+
+    m = cfg.model
+    base = load_model(m.name, dtype="float32", device=m.device, trust_remote_code=m.trust_remote_code,
+                      revision=m.revision, cache_dir=m.cache_dir)
+    with quiet_peft():
+        merged = PeftModel.from_pretrained(base.model, str(adapter_dir)).merge_and_unload()  # merge in float32
+    dtype = resolve_dtype(m.dtype, base.device)
+    merged.to(dtype).eval()
+    return LoadedModel(merged, base.tokenizer, base.causal, f"{m.name}+{adapter_dir}", base.source, base.device, dtype)

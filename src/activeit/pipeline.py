@@ -10,123 +10,31 @@ one whose inputs changed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from transformers import TrainerCallback
 
 from activeit import atomic, distributed
 from activeit.config import Config
 from activeit.errors import RunStateError
+from activeit.evaluate import build_items, predict
+from activeit.metrics import score_records
+from activeit.models import LoadedModel, load_trained
 from activeit.pool import PoolState, config_pool, pool_lines, read_task_list, resolve_split_dir, write_task_list
 from activeit.replay import Replay, plan_replay
+from activeit.rundir import Manifest, RunLayout, Track, changed_keys, clean_stale, input_hash, write_summary
+from activeit.scores import read_task_scores, score_tasks
+from activeit.strategies import check_scores_available, check_strategy_names, scores_to_compute, select_for_round
 from activeit.tasks import TaskLibrary
+from activeit.training import train as train_model
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-SUMMARY = "summary.json"
-
-
-# --------------------------------------------------------------------------- layout
-
-
-@dataclass(frozen=True)
-class Track:
-    seed: int
-    strategy: str
-
-
-class RunLayout:
-    """Where each round of each track lives.
-
-    One strategy and one seed: `RUN/round_<i>/` (DESIGN.md §6). Several: round 0 of a seed is
-    shared at `RUN/seed_<s>/round_0/`, later rounds at `RUN/seed_<s>/<strategy>/round_<i>/`,
-    and each strategy's round-0 pick at `RUN/seed_<s>/<strategy>/round_0/picked.txt`.
-    """
-
-    def __init__(self, root: Path, strategies: Sequence[str], seeds: Sequence[int]):
-        self.root = root
-        self.flat = len(strategies) == 1 and len(seeds) == 1
-
-    def round_dir(self, track: Track, i: int) -> Path:
-        if self.flat:
-            return self.root / f"round_{i}"
-        base = self.root / f"seed_{track.seed}"
-        return base / "round_0" if i == 0 else base / track.strategy / f"round_{i}"
-
-    def picked_path(self, track: Track, i: int) -> Path:
-        if self.flat or i > 0:
-            return self.round_dir(track, i) / "picked.txt"
-        return self.root / f"seed_{track.seed}" / track.strategy / "round_0" / "picked.txt"
-
-    def key(self, track: Track, i: int, step: str) -> str:
-        if self.flat:
-            return f"round_{i}/{step}"
-        if i == 0 and step != "select":
-            return f"seed_{track.seed}/round_0/{step}"
-        return f"seed_{track.seed}/{track.strategy}/round_{i}/{step}"
-
-
-# --------------------------------------------------------------------------- manifest
-
-
-def input_hash(inputs: Any) -> str:
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[:16]
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
-def changed_keys(old: Any, new: Any) -> list[str]:
-    a, b = _flatten(old), _flatten(new)
-    return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
-
-
-class Manifest:
-    """`manifest.json`: finished steps, each with its input hash, inputs and outputs."""
-
-    def __init__(self, root: Path):
-        self.path = root / MANIFEST
-        self.steps: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            try:
-                self.steps = json.loads(self.path.read_text(encoding="utf-8"))["steps"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise RunStateError(f"{self.path}: unreadable manifest ({e}); move the run directory away") from None
-
-    def entry(self, key: str) -> dict[str, Any] | None:
-        return self.steps.get(key)
-
-    def finish(self, key: str, digest: str, inputs: Any, outputs: Sequence[str], seconds: float) -> None:
-        self.steps[key] = {"hash": digest, "inputs": inputs, "outputs": list(outputs),
-                           "seconds": round(seconds, 3), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        self.save()
-
-    def drop_from_round(self, n: int) -> list[str]:
-        dropped = [k for k, v in self.steps.items() if v["inputs"].get("round", 0) >= n]
-        for k in dropped:
-            del self.steps[k]
-        self.save()
-        return dropped
-
-    def save(self) -> None:
-        """Only the main process of a multi-process launch writes; the others keep the same steps in memory."""
-        if distributed.is_main():
-            atomic.write_json(self.path, {"version": 1, "steps": self.steps})
 
 
 # --------------------------------------------------------------------------- steps
@@ -134,6 +42,9 @@ class Manifest:
 
 @dataclass
 class Step:
+    """One resumable piece of a round: its inputs (hashed into the manifest), the files it writes,
+    and the function that writes them."""
+
     key: str
     kind: str
     round: int
@@ -158,13 +69,10 @@ class Context:
     replays: dict[Track, Replay] | None = None
     """Per-track lists to replay (`--task-lists`) instead of scoring and selecting."""
     progress: bool = True
-    loaded: tuple[str, Any] | None = None
+    loaded: tuple[str, LoadedModel] | None = None
     """(round directory, its trained model): evaluation and scoring of a round share one load."""
 
-    def model_for(self, round_dir: Path, cfg: Config) -> Any:
-        """The round's trained model, loaded once for evaluation and scoring."""
-        from activeit.training import load_trained
-
+    def model_for(self, round_dir: Path, cfg: Config) -> LoadedModel:
         key = str(round_dir)
         if self.loaded is None or self.loaded[0] != key:
             self.loaded = None
@@ -177,9 +85,7 @@ def _seeded(cfg: Config, seed: int) -> Config:
 
 
 def needs_for(cfg: Config, strategies: Sequence[str], replay: bool) -> list[str]:
-    """Scores a round must compute for these strategies (none when replaying given lists)."""
-    from activeit.scores import scores_to_compute
-
+    """Scorers a round must run for these strategies (none when replaying given lists)."""
     if cfg.scoring.compute is not None:
         return list(scores_to_compute(cfg))
     if replay:
@@ -189,69 +95,54 @@ def needs_for(cfg: Config, strategies: Sequence[str], replay: bool) -> list[str]
 
 
 def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Iterator[Step]:
-    """The steps of one track in order; later steps read what earlier ones wrote."""
+    """One track (strategy, seed), round by round as DESIGN.md §1: train a fresh model on every
+    task picked so far → evaluate it → score the remain pool with it → pick the next tasks.
+    Later steps read what earlier ones wrote, so the walk is lazy."""
     cfg = _seeded(ctx.cfg, track.seed)
-    data = cfg.data.model_dump(mode="json")
-    replay = ctx.replays[track] if ctx.replays is not None else None
-    shared_strategies = ctx.cfg.strategies
-    train = list(pool0.train)
-    remain = list(pool0.remain)
-    count = cfg.rounds.count
-    for i in range(count):
-        rdir = ctx.layout.round_dir(track, i)
-        lora = cfg.training.lora.enabled
-        train_inputs = {"seed": track.seed, "model": cfg.section("model"), "prompt": cfg.section("prompt"),
-                        "training": cfg.section("training"), "data": data, "train_tasks": list(train),
-                        "dev_tasks": list(pool0.dev)}
-        yield Step(ctx.layout.key(track, i, "train"), "train", i, track, train_inputs,
-                   [("adapter" if lora else "model"), "train_result.json", "train_tasks.txt"],
-                   _train_step(ctx, cfg, rdir, list(train), list(pool0.dev)))
-        train_hash = input_hash({"round": i, **train_inputs})
-        eval_inputs = {"train": train_hash, "evaluation": cfg.section("evaluation"), "prompt": cfg.section("prompt"),
-                       "dtype": cfg.model.dtype, "dev_tasks": list(pool0.dev), "test_tasks": list(pool0.test)}
-        yield Step(ctx.layout.key(track, i, "evaluate"), "evaluate", i, track, eval_inputs,
-                   ["metrics.json", "predictions.jsonl"], _evaluate_step(ctx, cfg, rdir, pool0))
-        if i == count - 1:
-            break
-        needed = needs_for(cfg, shared_strategies if i == 0 else [track.strategy], replay is not None)
-        score_hash = None
-        if needed:
-            score_inputs = {"train": train_hash, "scoring": cfg.scoring.result_inputs(), "prompt": cfg.section("prompt"),
-                            "dtype": cfg.model.dtype, "seed": track.seed, "remain": list(remain), "compute": needed}
-            score_hash = input_hash({"round": i, **score_inputs})
-            yield Step(ctx.layout.key(track, i, "score"), "score", i, track, score_inputs,
-                       ["scores/tasks.json", "scores/records.jsonl"], _score_step(ctx, cfg, rdir, list(remain), needed))
-        picked_path = ctx.layout.picked_path(track, i)
-        if replay is not None:
-            select_inputs = {"replay": list(replay.lists[i + 1]), "train": list(train), "remain": list(remain)}
-        else:
-            select_inputs = {"scores": score_hash, "seed": track.seed, "strategy": cfg.section("strategy") | {"name": track.strategy},
-                             "k": chunk, "train": list(train), "remain": list(remain)}
-        yield Step(ctx.layout.key(track, i, "select"), "select", i, track, select_inputs,
-                   [os.path.relpath(picked_path, rdir)],
-                   _select_step(ctx, cfg, track, i, rdir, picked_path, list(train), list(remain), chunk, select_inputs))
-        picked = read_task_list(picked_path, ctx.library)
-        train = train + picked
-        remain = [n for n in remain if n not in set(picked)]
+    train, remain = list(pool0.train), list(pool0.remain)
+    last = cfg.rounds.count - 1
+    for i in range(cfg.rounds.count):
+        trained = train_step(ctx, cfg, track, i, train, pool0)
+        yield trained
+        yield evaluate_step(ctx, cfg, track, i, trained, pool0)
+        if i == last:
+            return
+        scored = score_step(ctx, cfg, track, i, trained, remain)
+        if scored is not None:
+            yield scored
+        yield select_step(ctx, cfg, track, i, scored, train, remain, chunk)
+        picked = read_task_list(ctx.layout.picked_path(track, i), ctx.library)
+        train, remain = train + picked, [n for n in remain if n not in set(picked)]
 
 
-def _train_step(ctx: Context, cfg: Config, rdir: Path, train: list[str], dev: list[str]) -> Callable[[], None]:
+def train_step(ctx: Context, cfg: Config, track: Track, i: int, train: list[str], pool0: PoolState) -> Step:
+    """Train from the base model on `train` (checkpoints on dev)."""
+    rdir = ctx.layout.round_dir(track, i)
+    inputs = {"seed": track.seed, "model": cfg.section("model"), "prompt": cfg.section("prompt"),
+              "training": cfg.section("training"), "data": cfg.section("data"), "train_tasks": list(train),
+              "dev_tasks": list(pool0.dev)}
+
     def run() -> None:
-        from activeit.training import train as train_model
-
         rdir.mkdir(parents=True, exist_ok=True)
         if distributed.is_main():
             write_task_list(rdir / "train_tasks.txt", train)
         ctx.loaded = None
-        train_model(cfg, train, rdir, dev_tasks=dev, library=ctx.library, callbacks=_crash_callbacks(), force=True)
-    return run
+        train_model(cfg, train, rdir, dev_tasks=list(pool0.dev), library=ctx.library, callbacks=_crash_callbacks(),
+                    force=True)
+
+    model_dir = "adapter" if cfg.training.lora.enabled else "model"
+    return Step(ctx.layout.key(track, i, "train"), "train", i, track, inputs,
+                [model_dir, "train_result.json", "train_tasks.txt"], run)
 
 
-def _evaluate_step(ctx: Context, cfg: Config, rdir: Path, pool0: PoolState) -> Callable[[], None]:
+def evaluate_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step, pool0: PoolState) -> Step:
+    """Greedy predictions and metrics on the dev and test tasks."""
+    rdir = ctx.layout.round_dir(track, i)
+    inputs = {"train": trained.hash, "evaluation": cfg.section("evaluation"), "prompt": cfg.section("prompt"),
+              "dtype": cfg.model.dtype, "engine": cfg.engine.name, "dev_tasks": list(pool0.dev),
+              "test_tasks": list(pool0.test)}
+
     def run() -> None:
-        from activeit.evaluate import build_items, predict
-        from activeit.metrics import score_records
-
         lm = ctx.model_for(rdir, cfg)
         metrics: dict[str, Any] = {}
         records: list[dict[str, Any]] = []
@@ -265,36 +156,58 @@ def _evaluate_step(ctx: Context, cfg: Config, rdir: Path, pool0: PoolState) -> C
         if distributed.is_main():
             atomic.write_jsonl(rdir / "predictions.jsonl", records)
             atomic.write_json(rdir / "metrics.json", metrics)
-    return run
+
+    return Step(ctx.layout.key(track, i, "evaluate"), "evaluate", i, track, inputs,
+                ["metrics.json", "predictions.jsonl"], run)
 
 
-def _score_step(ctx: Context, cfg: Config, rdir: Path, remain: list[str], needed: list[str]) -> Callable[[], None]:
+def score_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step, remain: list[str]) -> Step | None:
+    """Score the remain pool with the round's model (None when the strategies need no scores)."""
+    replay = ctx.replays is not None
+    needed = needs_for(cfg, ctx.cfg.strategies if i == 0 else [track.strategy], replay)
+    if not needed:
+        return None
+    rdir = ctx.layout.round_dir(track, i)
+    inputs = {"train": trained.hash, "scoring": cfg.scoring.result_inputs(), "prompt": cfg.section("prompt"),
+              "dtype": cfg.model.dtype, "engine": cfg.engine.name, "seed": track.seed, "remain": list(remain),
+              "compute": needed}
+
     def run() -> None:
-        from activeit.scores import score_tasks
+        score_tasks(ctx.model_for(rdir, cfg), ctx.library, remain, cfg, rdir / "scores", compute=needed,
+                    progress=ctx.progress, round_index=i)
 
-        lm = ctx.model_for(rdir, cfg)
-        score_tasks(lm, ctx.library, remain, cfg, rdir / "scores", compute=needed, progress=ctx.progress)
-    return run
+    return Step(ctx.layout.key(track, i, "score"), "score", i, track, inputs,
+                ["scores/tasks.json", "scores/records.jsonl"], run)
 
 
-def _select_step(ctx: Context, cfg: Config, track: Track, i: int, rdir: Path, picked_path: Path, train: list[str],
-                 remain: list[str], chunk: int, inputs: dict[str, Any]) -> Callable[[], None]:
+def select_step(ctx: Context, cfg: Config, track: Track, i: int, scored: Step | None, train: list[str],
+                remain: list[str], chunk: int) -> Step:
+    """The strategy picks `chunk` tasks of the remain pool (or the replayed list gives them)."""
+    rdir = ctx.layout.round_dir(track, i)
+    picked_path = ctx.layout.picked_path(track, i)
+    replay = ctx.replays[track] if ctx.replays is not None else None
+    if replay is not None:
+        inputs: dict[str, Any] = {"replay": list(replay.lists[i + 1]), "train": list(train), "remain": list(remain)}
+    else:
+        inputs = {"scores": scored.hash if scored is not None else None, "seed": track.seed,
+                  "strategy": cfg.section("strategy") | {"name": track.strategy}, "k": chunk, "train": list(train),
+                  "remain": list(remain)}
+
     def run() -> None:
         if not distributed.is_main():
             return
-        if "replay" in inputs:
-            picked = [n for n in inputs["replay"] if n not in set(train)]
+        if replay is not None:
+            picked = list(replay.picked(i))
         else:
-            from activeit.scores import read_task_scores
-            from activeit.strategies import check_scores_available, select_for_round
-
             scores_file = rdir / "scores" / "tasks.json"
             table = read_task_scores(scores_file)[0] if scores_file.exists() else {}
-            pool = [ctx.library.summary(n) for n in remain]
             check_scores_available(track.strategy, [table.get(n) or _Missing(n) for n in remain])
+            pool = [ctx.library.summary(n) for n in remain]
             picked = select_for_round(cfg.strategy, track.strategy, pool, table, chunk, track.seed, i)
         write_task_list(picked_path, picked)
-    return run
+
+    return Step(ctx.layout.key(track, i, "select"), "select", i, track, inputs,
+                [os.path.relpath(picked_path, rdir)], run)
 
 
 @dataclass(frozen=True)
@@ -309,7 +222,6 @@ def _crash_callbacks() -> list[Any]:
     """A Trainer callback that SIGKILLs the process at a step when `ACTIVEIT_CRASH_AT` asks for it."""
     if not os.environ.get(atomic.CRASH_ENV):
         return []
-    from transformers import TrainerCallback
 
     class CrashAtStep(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -334,8 +246,6 @@ def _plan(cfg: Config, library: TaskLibrary) -> tuple[dict[int, PoolState], int]
 
 def check_run_config(cfg: Config, task_lists: Path | None = None) -> None:
     """Everything checkable before any work: registry names, scores, task lists."""
-    from activeit.strategies import check_strategy_names
-
     if task_lists is None:
         check_strategy_names(cfg)
     elif not task_lists.is_dir():
@@ -443,9 +353,10 @@ def run_experiment(
     task_lists: str | os.PathLike | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
-    report: bool = True,
 ) -> Path:
-    """Run (or resume) every track of the experiment into `out`; returns the run directory."""
+    """Run (or resume) every track of the experiment into `out`; returns the run directory.
+
+    Writes `summary.json`; `activeit.report.write_report(root)` draws the curves and task maps."""
     root = Path(out)
     lists = Path(task_lists) if task_lists is not None else None
     check_run_config(cfg, lists)
@@ -473,98 +384,7 @@ def run_experiment(
     if not distributed.is_main():
         return root
     write_summary(root, cfg)
-    if report:
-        from activeit.report import write_report
-
-        write_report(root)
     echo(f"{'finished' if ran else 'nothing left to do'}: {root}")
     return root
 
-
-# --------------------------------------------------------------------------- summary and status
-
-
-def load_run(root: str | os.PathLike) -> tuple[Config, Manifest]:
-    from activeit.config import load_config
-
-    root = Path(root)
-    if not (root / "config.yaml").is_file():
-        raise RunStateError(f"{root}: not a run directory (no config.yaml)")
-    return load_config(root / "config.yaml"), Manifest(root)
-
-
-def summary_rows(root: Path, cfg: Config, manifest: Manifest) -> list[dict[str, Any]]:
-    layout = RunLayout(root, cfg.strategies, cfg.seeds)
-    rows = []
-    for seed in cfg.seeds:
-        for strategy in cfg.strategies:
-            track = Track(seed, strategy)
-            for i in range(cfg.rounds.count):
-                rdir = layout.round_dir(track, i)
-                entry = manifest.entry(layout.key(track, i, "evaluate"))
-                if entry is None or not (rdir / "metrics.json").exists():
-                    continue
-                metrics = json.loads((rdir / "metrics.json").read_text(encoding="utf-8"))
-                train = read_task_list(rdir / "train_tasks.txt")
-                picked = layout.picked_path(track, i)
-                scores = rdir / "scores" / "tasks.json"
-                rows.append({
-                    "strategy": strategy, "seed": seed, "round": i, "n_train_tasks": len(train),
-                    "dir": os.path.relpath(rdir, root),
-                    "scores": os.path.relpath(scores, root) if scores.exists() else None,
-                    "picked": read_task_list(picked) if picked.exists() else None,
-                    **{split: _brief(m) for split, m in metrics.items()},
-                })
-    return rows
-
-
-def _brief(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if k != "by_task"}
-
-
-def write_summary(root: Path, cfg: Config) -> list[dict[str, Any]]:
-    rows = summary_rows(root, cfg, Manifest(root))
-    atomic.write_json(root / SUMMARY, {"rounds": rows})
-    return rows
-
-
-def status_lines(root: str | os.PathLike) -> list[str]:
-    """One line per track and round: which steps are finished, and the test ROUGE-L if evaluated."""
-    root = Path(root)
-    cfg, manifest = load_run(root)
-    layout = RunLayout(root, cfg.strategies, cfg.seeds)
-    lines = [f"{root}: {len(cfg.strategies)} strateg{'y' if len(cfg.strategies) == 1 else 'ies'} × "
-             f"{len(cfg.seeds)} seed(s) × {cfg.rounds.count} rounds; {len(manifest.steps)} steps finished"]
-    all_done = True
-    for seed in cfg.seeds:
-        for strategy in cfg.strategies:
-            track = Track(seed, strategy)
-            for i in range(cfg.rounds.count):
-                marks = []
-                for step in ("train", "evaluate", "score", "select"):
-                    if i == cfg.rounds.count - 1 and step in ("score", "select"):
-                        continue
-                    done = manifest.entry(layout.key(track, i, step)) is not None
-                    if step == "score" and not done and manifest.entry(layout.key(track, i, "select")) is not None:
-                        continue  # a strategy that needs no scores
-                    all_done &= done
-                    marks.append(f"{step} {'done' if done else '-'}")
-                rdir = layout.round_dir(track, i)
-                result = ""
-                if (rdir / "metrics.json").exists():
-                    m = json.loads((rdir / "metrics.json").read_text(encoding="utf-8"))
-                    if "test" in m:
-                        result = f"  test rougeL {m['test']['rougeL']:.2f}"
-                lines.append(f"  seed {seed} · {strategy:<26} round {i}: {', '.join(marks)}{result}")
-    lines.append("complete" if all_done else "incomplete: run `activeit run` with the same config and --out to resume")
-    return lines
-
-
-def clean_stale(root: Path) -> None:
-    """Remove temp files and directories a killed process left behind (they are never read)."""
-    for path in list(root.rglob(".*")):
-        if path.name.endswith(".tmp") and path.is_file():
-            path.unlink(missing_ok=True)
-        elif path.is_dir() and path.name.startswith((".adapter.", ".model.", ".scores.")):
-            shutil.rmtree(path, ignore_errors=True)
 

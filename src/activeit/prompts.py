@@ -10,6 +10,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
+from activeit.errors import ConfigError
 from activeit.tasks import Example, Instance, Task
 
 PUNCTUATION = frozenset(string.punctuation)
@@ -98,7 +99,6 @@ def model_prompt(source: str, *, causal: bool, tokenizer: Any = None, chat_templ
     """
     if chat_template:
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            from activeit.errors import ConfigError
 
             raise ConfigError("model.chat_template is true but the tokenizer has no chat template")
         return tokenizer.apply_chat_template(

@@ -5,12 +5,18 @@ Everything here reads files a run wrote (tasks.json, summary.json), never a mode
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from activeit import atomic
+from activeit.errors import RunStateError
+from activeit.scores import read_task_scores
 
 REGION_COLORS = {"ambiguous": "#d62728", "easy": "#2ca02c", "difficult": "#1f77b4"}
 
@@ -32,8 +38,6 @@ def _save(fig: Any, path: str | os.PathLike) -> None:
 
 def _cube_ticks(top: float) -> list[float]:
     """Ticks evenly spaced on a cube-root axis, rounded to one significant digit."""
-    import math
-
     ticks = [0.0]
     for i in range(1, 6):
         value = top * (i / 5) ** 3
@@ -51,8 +55,6 @@ def plot_task_map(scores: Mapping[str, Any], path: str | os.PathLike, title: str
 
     `picked` tasks are drawn with a black edge; `annotate` labels the N highest-PU tasks.
     """
-    import numpy as np
-
     plt = _pyplot()
     points = [(n, s.prompt_uncertainty, s.prediction_probability, s.region or "ambiguous")
               for n, s in scores.items() if s.prompt_uncertainty is not None and s.prediction_probability is not None]
@@ -97,8 +99,6 @@ def _metric(metrics: Mapping[str, Any] | None, key: str) -> float | None:
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    import numpy as np
-
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -195,15 +195,9 @@ def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
 
 def write_report(root: str | os.PathLike) -> Path:
     """`RUN/report/`: learning_curves.png, task_map_round_<i>[_<strategy>_seed<s>].png, summary.md."""
-    import json
-
-    from activeit.scores import read_task_scores
-
     root = Path(root)
     summary = root / "summary.json"
     if not summary.is_file():
-        from activeit.errors import RunStateError
-
         raise RunStateError(f"{root}: no summary.json yet (run `activeit run` first)")
     rows = json.loads(summary.read_text(encoding="utf-8"))["rounds"]
     out = root / "report"

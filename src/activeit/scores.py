@@ -1,8 +1,11 @@
 """Task scores from the current model: perplexity, prompt uncertainty, prediction probability.
 
-Semantics are DESIGN.md §3. Every number a task gets is written as one record per (task,
-instance, perturbation) — the exact prompt, label, target ids, token count, mean CE and p —
-so `task_scores_from_records` recomputes any task score from `records.jsonl` alone.
+Semantics are docs/semantics.md (DESIGN.md §3). Every number a task gets is written as one
+record per (task, instance, perturbation) — the exact prompt, label, target ids, token count,
+mean CE and p — so `task_scores_from_records` recomputes any task score from `records.jsonl`
+alone. Scorers are registered by name (`@register_scorer(name, produces=...)`) with the
+function that turns a task's records into its scores; configs and strategies refer to the
+names. All inference goes through `activeit.engine`.
 """
 
 from __future__ import annotations
@@ -13,24 +16,54 @@ import os
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from activeit import atomic
+from tqdm import tqdm
+
+from activeit import atomic, distributed
 from activeit.config import Config, ScoringConfig
+from activeit.engine import Engine, engine_for, target_ids
 from activeit.errors import ConfigError
 from activeit.perturb import mask_tokens_for, perturbations
 from activeit.prompts import build_source, model_prompt
 from activeit.rng import make_rng
-from activeit.strategies import PP, PPL, PU, needed_scores, regions
 from activeit.tasks import Example, Instance, Task, TaskLibrary
 
-SCORERS = (PPL, PU)
-"""Scores `score_tasks` can compute; prediction probability comes with prompt uncertainty."""
+PU, PP, PPL = "prompt_uncertainty", "prediction_probability", "perplexity"
+
+Aggregate = Callable[[Mapping[str, Sequence[Mapping[str, Any]]], ScoringConfig], dict[str, float | None]]
+
+
+@dataclass(frozen=True)
+class ScorerDef:
+    name: str
+    produces: tuple[str, ...]
+    """The task scores (TaskScores fields) it fills, which strategies may `need`."""
+    aggregate: Aggregate
+    """A task's records by purpose → its scores."""
+
+
+SCORERS: dict[str, ScorerDef] = {}
+
+
+def register_scorer(name: str, produces: Sequence[str]) -> Callable[[Aggregate], Aggregate]:
+    """Register the aggregation of a scorer's records under `name` (usable in `scoring.compute`)."""
+    def wrap(fn: Aggregate) -> Aggregate:
+        if name in SCORERS:
+            raise ValueError(f"scorer {name!r} is already registered")
+        SCORERS[name] = ScorerDef(name, tuple(produces), fn)
+        return fn
+    return wrap
+
+
+def produced_scores(names: Sequence[str] | None = None) -> set[str]:
+    """The task scores these scorers (default: all registered) produce."""
+    return {score for n in (SCORERS if names is None else names) for score in SCORERS[n].produces}
 
 
 @dataclass(frozen=True)
@@ -113,9 +146,31 @@ def _p_matrix(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.array([[row[k] for k in ks] for _, row in sorted(by_instance.items())])
 
 
+@register_scorer(PU, produces=(PU, PP))
+def _prompt_uncertainty_scores(parts, scoring):
+    if not parts.get(PU):
+        return {}
+    p = _p_matrix(parts[PU])
+    return {"n": p.shape[0], "K": p.shape[1] - 1,
+            PU: prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate, std_over=scoring.std_over),
+            PP: prediction_probability(p), "perturbed_mean": float(np.mean(p[:, 1:])) if p.shape[1] > 1 else None}
+
+
+@register_scorer(PPL, produces=(PPL,))
+def _perplexity_scores(parts, scoring):
+    """Predicted labels under the task's own prompt: PPL records, or prompt uncertainty's k = 0
+    records where those are the same pairs (then they are not written twice)."""
+    records = parts.get(PPL) or [r for r in parts.get(PU, []) if int(r["perturbation"]) == 0
+                                 and scoring.label == "predicted"]
+    if not records:
+        return {}
+    return {PPL: perplexity([r["mean_ce"] for r in records]), "n": len(records)}
+
+
 def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: ScoringConfig,
                              info: Mapping[str, tuple[str, str]] | None = None) -> dict[str, TaskScores]:
-    """Recompute every task's scores from records (DESIGN.md §3 formulas); `info`: name → (kind, category)."""
+    """Recompute every task's scores from records with each registered scorer's aggregation;
+    `info`: name → (kind, category)."""
     grouped: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         grouped[r["task"]][r.get("purpose", PU)].append(r)
@@ -123,21 +178,36 @@ def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: Scor
     for task, parts in sorted(grouped.items()):
         kind, category = (info or {}).get(task, ("", ""))
         entry = TaskScores(task, kind, category, n=0, K=0)
-        if parts.get(PU):
-            p = _p_matrix(parts[PU])
-            entry.n, entry.K = p.shape[0], p.shape[1] - 1
-            entry.prompt_uncertainty = prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate,
-                                                          std_over=scoring.std_over)
-            entry.prediction_probability = prediction_probability(p)
-            entry.perturbed_mean = float(np.mean(p[:, 1:])) if p.shape[1] > 1 else None
-        ppl_records = parts.get(PPL) or [r for r in parts.get(PU, []) if int(r["perturbation"]) == 0
-                                          and scoring.label == "predicted"]
-        if ppl_records:
-            entry.perplexity = perplexity([r["mean_ce"] for r in ppl_records])
-            entry.n = entry.n or len(ppl_records)
+        for scorer in SCORERS.values():
+            for key, value in scorer.aggregate(parts, scoring).items():
+                if key == "n" and entry.n:
+                    continue
+                setattr(entry, key, value)
         out[task] = entry
     _assign_regions(out)
     return out
+
+
+# --------------------------------------------------------------------------- task-map regions
+
+
+def pu_median(values: Iterable[float]) -> float:
+    return float(np.median(list(values)))
+
+
+def region(pu: float, pp: float, pu_mid: float, pp_mid: float) -> str:
+    """Task-map region: PU at or above the pool median is ambiguous; below it, easy if PP is
+    at or above the pool's PP median, else difficult."""
+    if pu >= pu_mid:
+        return "ambiguous"
+    return "easy" if pp >= pp_mid else "difficult"
+
+
+def regions(pus: Mapping[str, float], pps: Mapping[str, float]) -> dict[str, str]:
+    if not pus:
+        return {}
+    pu_mid, pp_mid = pu_median(pus.values()), pu_median(pps.values())
+    return {name: region(pus[name], pps[name], pu_mid, pp_mid) for name in pus}
 
 
 def _assign_regions(scores: Mapping[str, TaskScores]) -> None:
@@ -149,16 +219,6 @@ def _assign_regions(scores: Mapping[str, TaskScores]) -> None:
 
 
 # --------------------------------------------------------------------------- computing
-
-
-def scores_to_compute(cfg: Config, *, all_by_default: bool = False) -> tuple[str, ...]:
-    """`scoring.compute` if set; else what the configured strategies need (or all scores)."""
-    if cfg.scoring.compute is not None:
-        return tuple(s for s in SCORERS if s in cfg.scoring.compute)
-    if all_by_default:
-        return SCORERS
-    needed = needed_scores(cfg.strategies)
-    return tuple(s for s in SCORERS if s in needed or (s == PU and PP in needed))
 
 
 def sample_instances(task: Task, n: int, extra: int, seed: int,
@@ -203,12 +263,14 @@ def round_from_dir(out_dir: str | os.PathLike) -> int:
 class Scorer:
     """Scores tasks with one loaded model; holds the prompt/scoring settings of a config."""
 
-    def __init__(self, lm: Any, cfg: Config, *, seed: int | None = None, compute: Sequence[str] = SCORERS,
-                 round_index: int = 0):
+    def __init__(self, lm: Any, cfg: Config, *, seed: int | None = None, compute: Sequence[str] | None = None,
+                 round_index: int = 0, engine: Engine | None = None):
+        compute = tuple(SCORERS) if compute is None else tuple(compute)
         unknown = set(compute) - set(SCORERS)
         if unknown:
             raise ConfigError(f"unknown scores {sorted(unknown)}; known: {', '.join(SCORERS)}")
-        self.lm, self.cfg, self.compute = lm, cfg, tuple(compute)
+        self.lm, self.cfg, self.compute = lm, cfg, compute
+        self.engine = engine or engine_for(cfg, lm)
         self.seed = cfg.seed if seed is None else seed
         s = cfg.scoring
         self.round_key: int | None = int(round_index) if s.redraw_each_round else None
@@ -224,11 +286,9 @@ class Scorer:
     def _generate(self, prompts: list[str]) -> list[Any]:
         """Greedy outputs with their likelihood under the prompt they came from, which generation
         computes anyway (equal to re-scoring them, see the likelihood tests)."""
-        from activeit.likelihood import generate
-
         s = self.cfg.scoring
-        return generate(self.lm, prompts, max_new_tokens=label_max_new_tokens(self.cfg, causal=self.lm.causal),
-                        stop_strings=tuple(self.cfg.prompt.stop_strings), batch_size=s.batch_size, workers=s.workers)
+        return self.engine.generate(prompts, max_new_tokens=label_max_new_tokens(self.cfg, causal=self.lm.causal),
+                                    stop_strings=tuple(self.cfg.prompt.stop_strings), batch_size=s.batch_size)
 
     def predicted_label(self, generation: Any) -> tuple[str, list[int], Any]:
         """(text, target ids, score if known) of a greedy output used as a label.
@@ -253,8 +313,6 @@ class Scorer:
         prediction run); prompt 0 of prompt uncertainty may differ from it (padded or re-drawn
         demonstrations), and then it is scored, not reused from generation.
         """
-        from activeit.likelihood import score, target_ids
-
         s, p = self.cfg.scoring, self.cfg.prompt
         n_extra = s.extra_examples if (s.target == "examples" or s.pad_examples) else 0
         instances, extra = sample_instances(task, s.instances, n_extra, self.seed, self.round_key)
@@ -288,8 +346,7 @@ class Scorer:
             for inst, original, (text, ids, known) in zip(instances, originals, raw):
                 requests.append((PPL, inst, 0, original, text, ids, known))
         todo = [r for r in requests if r[6] is None]
-        fresh = iter(score(self.lm, [r[3] for r in todo], [r[5] for r in todo], batch_size=s.batch_size,
-                           workers=s.workers))
+        fresh = iter(self.engine.score([r[3] for r in todo], [r[5] for r in todo], batch_size=s.batch_size))
         return [
             Record(task.name, inst.id, k, prompt, text, list(ids), res.n_tokens, res.mean_ce, res.p, purpose)
             for purpose, inst, k, prompt, text, ids, known in requests
@@ -305,7 +362,7 @@ def score_tasks(
     out_dir: str | os.PathLike,
     *,
     seed: int | None = None,
-    compute: Sequence[str] = SCORERS,
+    compute: Sequence[str] | None = None,
     progress: bool = True,
     round_index: int | None = None,
 ) -> dict[str, TaskScores]:
@@ -319,11 +376,8 @@ def score_tasks(
     In a multi-process launch every process must call this: each scores its share of the tasks,
     the main process writes the two files, and every process returns all scores.
     """
-    from tqdm import tqdm
-
-    from activeit import distributed
-
     out_dir = Path(out_dir)
+    compute = tuple(SCORERS) if compute is None else tuple(compute)
     parts = out_dir / "parts"
     if round_index is None:
         round_index = round_from_dir(out_dir)

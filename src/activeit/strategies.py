@@ -19,11 +19,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from activeit.errors import ConfigError
+from activeit.rng import make_rng
+from activeit.scores import PP, PPL, PU, SCORERS, produced_scores, pu_median
 
 log = logging.getLogger(__name__)
-
-PU, PP, PPL = "prompt_uncertainty", "prediction_probability", "perplexity"
-SCORE_NAMES = (PU, PP, PPL)
 
 
 class PoolTask(Protocol):
@@ -48,9 +47,9 @@ STRATEGIES: dict[str, Strategy] = {}
 
 def register_strategy(name: str, needs: Sequence[str] = ()) -> Callable[[StrategyFn], StrategyFn]:
     """Register `fn(pool, scores, k, rng, **options)` under `name` (usable in configs)."""
-    unknown = set(needs) - set(SCORE_NAMES)
+    unknown = set(needs) - produced_scores()
     if unknown:
-        raise ValueError(f"unknown score names {sorted(unknown)}; known: {SCORE_NAMES}")
+        raise ValueError(f"unknown score names {sorted(unknown)}; known: {sorted(produced_scores())}")
 
     def wrap(fn: StrategyFn) -> StrategyFn:
         if name in STRATEGIES:
@@ -73,16 +72,30 @@ def needed_scores(names: Sequence[str]) -> set[str]:
     return {score for name in names for score in get_strategy(name).needs}
 
 
+def scores_to_compute(cfg: Any, *, all_by_default: bool = False) -> tuple[str, ...]:
+    """The scorers to run: `scoring.compute` if set; else those producing what the configured
+    strategies need (or every registered scorer)."""
+    if cfg.scoring.compute is not None:
+        unknown = [n for n in cfg.scoring.compute if n not in SCORERS]
+        if unknown:
+            raise ConfigError(f"scoring.compute: unknown scorer {unknown[0]!r}; known: {', '.join(SCORERS)}")
+        return tuple(n for n in SCORERS if n in cfg.scoring.compute)
+    if all_by_default:
+        return tuple(SCORERS)
+    needed = needed_scores(cfg.strategies)
+    return tuple(n for n, scorer in SCORERS.items() if needed & set(scorer.produces))
+
+
 def check_strategy_names(cfg: Any) -> None:
     """Config-time check: every strategy exists and the scores it needs will be computed."""
     for name in cfg.strategies:
         get_strategy(name)
-    computed = getattr(cfg.scoring, "compute", None)
+    computed = scores_to_compute(cfg) if cfg.scoring.compute is not None else None
     if computed is not None:
-        missing = needed_scores(cfg.strategies) - set(computed) - ({PP} if PU in computed else set())
+        missing = needed_scores(cfg.strategies) - produced_scores(computed)
         if missing:
             raise ConfigError(f"strategies {', '.join(cfg.strategies)} need scores {', '.join(sorted(missing))} "
-                              f"but scoring.compute is {list(computed)}")
+                              f"but scoring.compute is {list(cfg.scoring.compute)}")
 
 
 def check_scores_available(name: str, entries: Iterable[Any]) -> None:
@@ -215,32 +228,13 @@ def sum_rank(pool, scores, k, rng, *, reverse_pp=False, order="high", sum_rank_t
 # --------------------------------------------------------------------------- task-map regions
 
 
-def pu_median(pool: Sequence[PoolTask], scores: Mapping[str, Any]) -> float:
-    return float(np.median([_value(scores, t.name, PU) for t in pool]))
-
-
-def region(pu: float, pp: float, pu_mid: float, pp_mid: float) -> str:
-    """Task-map region: PU at or above the pool median is ambiguous; below it, easy if PP is
-    at or above the pool's PP median, else difficult."""
-    if pu >= pu_mid:
-        return "ambiguous"
-    return "easy" if pp >= pp_mid else "difficult"
-
-
-def regions(pus: Mapping[str, float], pps: Mapping[str, float]) -> dict[str, str]:
-    if not pus:
-        return {}
-    pu_mid, pp_mid = float(np.median(list(pus.values()))), float(np.median(list(pps.values())))
-    return {name: region(pus[name], pps[name], pu_mid, pp_mid) for name in pus}
-
-
 @register_strategy("ambiguous", needs=[PU])
 def ambiguous(pool, scores, k, rng):
     return rank(pool, scores, PU, high_first=True)[:k]
 
 
 def _low_pu_by_pp(pool, scores, k, high_pp: bool) -> list[str]:
-    mid = pu_median(pool, scores)
+    mid = pu_median([_value(scores, t.name, PU) for t in pool])
     low = [t for t in pool if _value(scores, t.name, PU) < mid]
     picked = rank(low, scores, PP, high_first=high_pp)[:k]
     if len(picked) < k:
@@ -318,7 +312,5 @@ def select_for_round(strategy: Any, name: str, pool: Sequence[PoolTask], scores:
     `activeit select` and `activeit run` both pick through here, so a round-0 pick made by hand
     equals the one the pipeline makes from the same scores.
     """
-    from activeit.rng import make_rng
-
     return select(name, pool, scores, k, make_rng(seed, "select", name, round_index), cls_ratio=strategy.cls_ratio,
                   options=strategy.model_dump(exclude={"name", "cls_ratio"}))

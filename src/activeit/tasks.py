@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from activeit.atomic import jsonl_rows, read_utf8, write_json
+from activeit.cache import cache_root
 from activeit.errors import TaskFormatError
 
 Kind = Literal["cls", "gen"]
@@ -279,7 +281,6 @@ def read_records(path: str | os.PathLike) -> list[Any]:
 
     Instruction datasets and judge questions come both ways; one reader keeps their errors alike.
     """
-    from activeit.atomic import jsonl_rows, read_utf8
 
     path = Path(path)
     text = read_utf8(path, TaskFormatError)
@@ -415,7 +416,6 @@ class _SummaryCache:
     def open(cls, tasks_dir: Path) -> _SummaryCache:
         import hashlib
 
-        from activeit.cache import cache_root
 
         digest = hashlib.sha256(str(tasks_dir.resolve()).encode()).hexdigest()[:16]
         path = cache_root() / "summaries" / f"{digest}.json"
@@ -435,7 +435,6 @@ class _SummaryCache:
     def save(self) -> None:
         if not self.dirty:
             return
-        from activeit.atomic import write_json
 
         try:
             write_json(self.path, self.entries)

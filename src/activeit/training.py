@@ -23,9 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +32,11 @@ import torch
 
 from activeit import atomic, distributed
 from activeit.config import Config
-from activeit.errors import ConfigError, RunStateError
-from activeit.models import (LoadedModel, cpu_supports_bf16, load_model, resolve_device, resolve_dtype,
-                             warn_if_bf16_emulated)
+from activeit.errors import ConfigError
+from activeit.evaluate import build_items, predict
+from activeit.metrics import FLAT_METRICS, score_records
+from activeit.models import (ADAPTER_DIR, MODEL_DIR, LoadedModel, cpu_supports_bf16, hidden_and_head, load_model,
+                             quiet_peft, resolve_device, warn_if_bf16_emulated)
 from activeit.prompts import encode, model_prompt, training_target
 from activeit.rng import make_rng
 from activeit.tasks import Instance, Task, TaskLibrary
@@ -44,8 +44,6 @@ from activeit.tasks import Instance, Task, TaskLibrary
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "train_result.json"
-ADAPTER_DIR = "adapter"
-MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 FINGERPRINT_FILE = "activeit_fingerprint.json"
 IGNORE_INDEX = -100
@@ -336,16 +334,11 @@ def _trainer_class() -> type:
             if self.loaded is None or not self.loaded.causal:
                 return None, None
             if not hasattr(self, "_head_parts"):
-                from activeit.likelihood import hidden_and_head
-
                 self._head_parts = hidden_and_head(self.accelerator.unwrap_model(model))
             return self._head_parts
 
         def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None,
                      metric_key_prefix: str = "eval") -> dict[str, float]:
-            from activeit.evaluate import predict
-            from activeit.metrics import FLAT_METRICS, score_records
-
             start = time.perf_counter()
             # LoRA layers live inside the wrapped transformers model: generate with that model itself
             model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
@@ -392,14 +385,6 @@ def _set_use_cache(model: Any, value: bool) -> bool:
     return old
 
 
-@contextmanager
-def _quiet_peft() -> Iterator[None]:
-    """peft reads a transformers attribute that transformers 5 deprecates; that warning is not ours to fix."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
-        yield
-
-
 def _lora_model(model: Any, cfg: Config, *, causal: bool) -> Any:
     from peft import LoraConfig as PeftLoraConfig
     from peft import TaskType, get_peft_model
@@ -410,7 +395,7 @@ def _lora_model(model: Any, cfg: Config, *, causal: bool) -> Any:
         task_type=TaskType.CAUSAL_LM if causal else TaskType.SEQ_2_SEQ_LM,
     )
     try:
-        with _quiet_peft():
+        with quiet_peft():
             return get_peft_model(model, peft_cfg)
     except ValueError as e:
         raise ConfigError(f"training.lora.target_modules: {str(e).splitlines()[0]}") from None
@@ -533,8 +518,6 @@ def train(
     best_metric = resolve_best_metric(cfg, dev)
     dev_items: list[Any] = []
     if best_metric is not None:
-        from activeit.evaluate import build_items
-
         dev_items = build_items(dev, tokenizer, cfg, causal=base.causal, split="dev", selection=True)
 
     set_seed(cfg.seed)  # LoRA's initial weights come from the global torch RNG
@@ -627,46 +610,3 @@ def _tokens_seen_at(checkpoint: str | None) -> int:
     if not state.is_file():
         return 0
     return int(json.loads(state.read_text()).get("num_input_tokens_seen", 0))
-
-
-# --------------------------------------------------------------------------- loading a trained model
-
-
-def holds_model(path: Path) -> bool:
-    """Whether `load_trained` finds a trained model in this directory."""
-    return any((path / p).exists() for p in (ADAPTER_DIR, MODEL_DIR, "adapter_config.json", "config.json"))
-
-
-def load_trained(path: str | os.PathLike, cfg: Config) -> LoadedModel:
-    """A trained model ready for evaluation or scoring, in `cfg.model.dtype`.
-
-    `path` is a `train` output directory (holding `adapter/` or `model/`), an adapter directory
-    (base = `cfg.model`, adapter merged in for speed), a full model directory, or any model name
-    `load_model` accepts (to evaluate a base model).
-    """
-    path_obj = Path(path).expanduser()
-    if path_obj.is_dir():
-        for sub in (ADAPTER_DIR, MODEL_DIR):
-            if (path_obj / sub).is_dir():
-                return load_trained(path_obj / sub, cfg)
-        if (path_obj / "adapter_config.json").is_file():
-            return _load_adapter(path_obj, cfg)
-        if not (path_obj / "config.json").is_file():
-            raise RunStateError(f"{path_obj}: no trained model here (expected adapter/, model/, "
-                                f"adapter_config.json or config.json)")
-    m = cfg.model
-    return load_model(str(path), dtype=m.dtype, device=m.device, trust_remote_code=m.trust_remote_code,
-                      revision=m.revision if not path_obj.is_dir() else None, cache_dir=m.cache_dir)
-
-
-def _load_adapter(adapter_dir: Path, cfg: Config) -> LoadedModel:
-    from peft import PeftModel
-
-    m = cfg.model
-    base = load_model(m.name, dtype="float32", device=m.device, trust_remote_code=m.trust_remote_code,
-                      revision=m.revision, cache_dir=m.cache_dir)
-    with _quiet_peft():
-        merged = PeftModel.from_pretrained(base.model, str(adapter_dir)).merge_and_unload()  # merge in float32
-    dtype = resolve_dtype(m.dtype, base.device)
-    merged.to(dtype).eval()
-    return LoadedModel(merged, base.tokenizer, base.causal, f"{m.name}+{adapter_dir}", base.source, base.device, dtype)

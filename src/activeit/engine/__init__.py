@@ -9,14 +9,17 @@ planning, packed weights, worker threads). `auto` picks `native`. New backends r
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from activeit.engine.base import Engine, Finish, Generation, Target, TargetScore, Work, target_ids
+from activeit.config import Config
+from activeit.errors import ConfigError
 from activeit.models import LoadedModel
 
 __all__ = ["ENGINES", "Engine", "Finish", "Generation", "Target", "TargetScore", "Work", "configure_process",
-           "engine_names", "get_engine", "register_engine", "target_ids"]
+           "engine_for", "engine_names", "get_engine", "register_engine", "target_ids"]
 
 ENGINES: dict[str, Callable[..., Engine]] = {}
 _MODULES = {"hf": "activeit.engine.hf", "native": "activeit.engine.native"}
@@ -41,18 +44,26 @@ def resolve_engine_name(name: str) -> str:
 
 
 def get_engine(name: str, lm: LoadedModel, **options: Any) -> Engine:
-    """The backend `name` bound to `lm`; options go to the backend (e.g. `workers` for native)."""
+    """The backend `name` bound to `lm`. Options (e.g. `workers`) go to backends that take them;
+    they decide how results are computed, never what they are."""
     name = resolve_engine_name(name)
     if name not in ENGINES and name in _MODULES:
         importlib.import_module(_MODULES[name])
     if name not in ENGINES:
-        raise ValueError(f"unknown engine {name!r}; one of {', '.join(engine_names())}")
-    return ENGINES[name](lm, **options)
+        raise ConfigError(f"unknown engine {name!r}; one of {', '.join(engine_names())}")
+    factory = ENGINES[name]
+    params = inspect.signature(factory).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return factory(lm, **{k: v for k, v in options.items() if takes_any or k in params})
 
 
-def configure_process() -> None:
-    """Process-wide tuning the native engine benefits from (glibc allocator thresholds); the CLI
-    calls it once at start-up, a library user may or may not."""
-    from activeit.engine.native import configure_process as native_configure
+def engine_for(cfg: Config, lm: LoadedModel) -> Engine:
+    """The backend a run config names (`engine.name`, `engine.workers`), bound to `lm`."""
+    return get_engine(cfg.engine.name, lm, workers=cfg.engine.workers)
 
-    native_configure()
+
+def configure_process() -> bool:
+    """Process-wide tuning the native engine benefits from (glibc allocator thresholds). A global
+    side effect, so the CLI decides: it calls this once at start-up; a library user may or may not.
+    Returns whether anything was changed."""
+    return bool(importlib.import_module(_MODULES["native"]).configure_process())

@@ -155,7 +155,10 @@ class HFEngine:
         new = result.sequences[:, width:] if lm.causal else result.sequences[:, 1:]
         logp = torch.stack(result.logits, 1).float().log_softmax(-1)
         if work is not None:
-            work.forwards += len(result.logits)
+            steps = len(result.logits)
+            work.forwards += steps
+            work.tokens += ids.numel() + len(src) * max(0, steps - 1)
+            work.logit_rows += len(src) * steps
         gens = []
         for r in range(len(src)):
             tokens: list[int] = []

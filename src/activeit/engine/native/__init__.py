@@ -7,11 +7,14 @@ threads; numerically the `hf` backend's results (tested), several times faster o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from activeit.engine import register_engine
 from activeit.engine.base import Generation, Target, TargetScore, Work
 from activeit.engine.native import core as _core
 from activeit.engine.native.allocator import tune_allocator
+from activeit.engine.native.packing import available as packing_available
+from activeit.engine.native.workers import default_workers
 from activeit.models import LoadedModel
 
 
@@ -22,6 +25,13 @@ class NativeEngine:
         self.lm = lm
         self.workers = workers
         self.token_budget = token_budget
+
+    def describe(self) -> dict[str, Any]:
+        """The settings that decide its speed (for benchmark logs)."""
+        device = self.lm.model.device
+        return {"packed_linears": packing_available(self.lm.dtype) and device.type == "cpu",
+                "workers": self.workers if self.workers is not None else default_workers(device.type),
+                "token_budget": self.token_budget}
 
     def score(self, prompts: Sequence[str], targets: Sequence[Target], *, batch_size: int = 32,
               progress: bool = False, work: Work | None = None) -> list[TargetScore]:
@@ -40,5 +50,5 @@ def _make(lm: LoadedModel, workers: int | None = None) -> NativeEngine:
     return NativeEngine(lm, workers=workers)
 
 
-def configure_process() -> None:
-    tune_allocator()
+def configure_process() -> bool:
+    return tune_allocator()

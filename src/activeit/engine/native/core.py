@@ -15,14 +15,13 @@ import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from activeit.engine.base import Finish, Generation, Target, TargetScore, Work, target_ids
+from activeit.engine.base import Finish, Generation, Target, TargetScore, Work
 from activeit.engine.base import resolve_target as _target_ids
 from activeit.engine.native.packing import packed_linears
 from activeit.engine.native.workers import SERIAL, Workers, worker_pool
@@ -225,7 +224,7 @@ def _progress(total: int, enabled: bool, desc: str):
 
 @contextmanager
 def _eval_mode(model: Any) -> Iterator[None]:
-    """Eval mode, inference mode and packed linear weights (`activeit.packing`) for the duration of
+    """Eval mode, inference mode and packed linear weights (`packing`) for the duration of
     a call, restoring the training flag after."""
     was_training = model.training
     model.eval()
@@ -263,7 +262,7 @@ def score(
         progress: show a progress bar.
         work: filled with what was run (tokens, head rows, forward calls).
         workers: threads running prefix passes and micro-batches side by side (causal models on
-            CPU; None: `activeit.workers.default_workers`, 2 on a multi-core CPU; always 1 for
+            CPU; None: `workers.default_workers`, 2 on a multi-core CPU; always 1 for
             models whose forward changes their own state). Results do not depend on which worker
             runs what.
 
@@ -289,7 +288,7 @@ def _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool: Worke
     """Prefixes of a window of groups run once each; then all their rows, sorted by length, in
     micro-batches that may mix groups (the same instance under K perturbed prompts has the same
     row length, so this is what removes the padding). The pool's workers run the prefix passes,
-    then the micro-batches, of a window side by side (`activeit.workers`); micro-batches running
+    then the micro-batches, of a window side by side (`workers`); micro-batches running
     at once share the token budget, so the memory they hold does not grow with the workers."""
     body, head = hidden_and_head(lm.model)
     sums = [0.0] * len(src)
