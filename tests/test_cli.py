@@ -62,6 +62,10 @@ def test_validate_config(capsys, tmp_path, ni_mini):
     assert code == 0 and "25 tasks" in out
     code, _, err = run(capsys, "validate", str(path), "--set", "scoring.perturbation=3")
     assert code == 2 and "unknown config key 'scoring.perturbation'" in err
+    code, out, _ = run(capsys, "validate", str(path), "--set", "engine.name=hf")
+    assert code == 0 and "engine: hf" in out
+    code, _, err = run(capsys, "validate", str(path), "--set", "engine.name=turbo")
+    assert code == 2 and "unknown engine 'turbo'" in err
 
 
 def test_validate_reference_split(capsys, tmp_path, ni_reference):

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from activeit.engine.native.core import Generation, TargetScore, Work, generate, plan_prefix_groups, score, target_ids
+from activeit.engine import Generation, TargetScore, Work, target_ids
+from activeit.engine.native.core import generate, plan_prefix_groups, score
 from activeit.models import load_model
 
 TOL = 1e-4

@@ -22,7 +22,8 @@ from transformers import TrainerCallback
 
 from activeit import atomic, distributed
 from activeit.config import Config
-from activeit.errors import RunStateError
+from activeit.engine import engine_names
+from activeit.errors import ConfigError, RunStateError
 from activeit.evaluate import build_items, predict
 from activeit.metrics import score_records
 from activeit.models import LoadedModel, load_trained
@@ -246,6 +247,8 @@ def _plan(cfg: Config, library: TaskLibrary) -> tuple[dict[int, PoolState], int]
 
 def check_run_config(cfg: Config, task_lists: Path | None = None) -> None:
     """Everything checkable before any work: registry names, scores, task lists."""
+    if cfg.engine.name not in engine_names():
+        raise ConfigError(f"engine.name: unknown engine {cfg.engine.name!r}; one of {', '.join(engine_names())}")
     if task_lists is None:
         check_strategy_names(cfg)
     elif not task_lists.is_dir():
@@ -281,6 +284,7 @@ def check_config(cfg: Config, task_lists: Path | None = None) -> list[str]:
                 lines.append(f"replay: {track.strategy} from {task_lists / replay.name}_<0..{len(replay.lists) - 1}>")
     else:
         lines.append(f"strategies: {', '.join(cfg.strategies)}")
+    lines.append(f"engine: {cfg.engine.name}")
     return lines
 
 
