@@ -38,6 +38,8 @@ def test_scoring_benchmark_on_a_tiny_model(tiny_causal_dir, ni_mini, tmp_path):
     assert cmp["max_abs_dce"] <= 1e-4
     assert figures["memory_probe"]["tokens_run"] < figures["memory_probe"]["tokens_naive"]
     assert any("a/b time ratio" in line for line in lines)
+    written = json.loads(out.read_text())
+    assert written["benchmark"] == "scoring" and written["machine"]["cores"] and written["versions"]["torch"]
 
 
 def test_scoring_benchmark_skips_bf16_where_the_cpu_would_emulate_it(tiny_causal_dir, ni_mini, monkeypatch):
