@@ -11,6 +11,7 @@ import yaml
 from activeit.config import load_config
 from activeit.errors import RunStateError
 from activeit.pipeline import run_experiment
+from activeit.report import write_report
 from activeit.rundir import Manifest, status_lines
 
 
@@ -46,6 +47,7 @@ def quiet(line):
 def test_two_strategies_share_round_zero(tmp_path, tiny_causal_dir, ni_mini):
     cfg = cfg_of(tiny_config(tiny_causal_dir, ni_mini, experiment__strategies=["high_prompt_uncertainty", "random"]))
     root = run_experiment(cfg, tmp_path / "run", progress=False, echo=quiet)
+    write_report(root)
     rows = json.loads((root / "summary.json").read_text())["rounds"]
     assert len(rows) == 2 * 3
     by = {(r["strategy"], r["round"]): r for r in rows}
