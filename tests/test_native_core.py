@@ -1,5 +1,5 @@
-"""The likelihood engine gives the numbers of the naive way: one full forward pass per pair,
-and `model.generate(do_sample=False)` one prompt at a time."""
+"""The native engine's internals, against the `hf` backend as the oracle: one forward pass per pair and
+`model.generate(do_sample=False)` one prompt at a time (tests/test_engine.py holds every backend to it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from activeit.engine import Generation, TargetScore, Work, target_ids
+from activeit.engine import Generation, TargetScore, Work, get_engine, target_ids
 from activeit.engine.native.core import generate, plan_prefix_groups, score
 from activeit.models import load_model
 
@@ -35,15 +35,9 @@ def tiny_seq2seq(tiny_seq2seq_dir):
 
 
 def _naive_ce(lm, prompt: str, target) -> tuple[int, float]:
-    """One unbatched forward pass over prompt + target; mean CE over the target tokens."""
-    tgt = target_ids(lm, target) if isinstance(target, str) else list(target)
-    src = lm.tokenizer(prompt)["input_ids"]
-    with torch.inference_mode():
-        if lm.causal:
-            logits = lm.model(input_ids=torch.tensor([src + tgt])).logits[0, len(src) - 1:-1]
-        else:
-            logits = lm.model(input_ids=torch.tensor([src]), labels=torch.tensor([tgt])).logits[0]
-    return len(tgt), F.cross_entropy(logits.float(), torch.tensor(tgt)).item()
+    """The oracle: the `hf` backend on one pair (one unbatched forward pass)."""
+    result = get_engine("hf", lm).score([prompt], [target], batch_size=1)[0]
+    return result.n_tokens, result.mean_ce
 
 
 def _workload(lm):
@@ -144,11 +138,9 @@ def test_bfloat16_runs_and_stays_close(tiny_causal_dir, tiny_causal):
 
 
 def _hf_generate(lm, prompt: str, max_new_tokens: int) -> list[int]:
-    ids = torch.tensor([lm.tokenizer(prompt)["input_ids"]])
-    with torch.inference_mode():
-        out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                max_new_tokens=max_new_tokens, pad_token_id=lm.tokenizer.pad_token_id)[0].tolist()
-    return out[ids.shape[1]:] if lm.causal else out[1:]
+    """The oracle: `model.generate` on one prompt through the `hf` backend."""
+    return get_engine("hf", lm).generate([prompt], max_new_tokens=max_new_tokens, stop_strings=(),
+                                         batch_size=1)[0].token_ids
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])

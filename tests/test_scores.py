@@ -18,6 +18,7 @@ from activeit.scores import (
     score_tasks,
     task_scores_from_records,
 )
+from activeit.engine import target_ids
 from activeit.tasks import TaskLibrary
 
 P = np.array([[0.5, 0.4, 0.7], [0.8, 0.8, 0.6]])
@@ -358,3 +359,42 @@ def test_clean_up_tokenization_hand_computed():
     from activeit.scores import clean_up_tokenization
 
     assert clean_up_tokenization("a , b . c ? I 'm sure it is n't , ok !") == "a, b. c? I'm sure it isn't, ok!"
+
+
+def test_a_registered_scorer_runs_and_a_strategy_selects_on_it(tmp_path, tiny_causal_dir, tiny_lm):
+    """A new score is one registration: its pairs, its aggregation; runs, tasks.json and strategies see it."""
+    from activeit.scores import SCORERS, Request, register_scorer
+    from activeit.strategies import STRATEGIES, rank, register_strategy, select
+
+    @register_scorer("gold_likelihood", produces=("gold_probability",))
+    class GoldLikelihood:
+        @staticmethod
+        def requests(draw):
+            return [Request("gold_likelihood", inst, 0, original, inst.outputs[0], target_ids(draw.scorer.lm, inst.outputs[0]))
+                    for inst, original in zip(draw.instances, draw.originals)]
+
+        @staticmethod
+        def aggregate(parts, scoring):
+            rows = parts.get("gold_likelihood")
+            return {"gold_probability": sum(r["p"] for r in rows) / len(rows)} if rows else {}
+
+    @register_strategy("high_gold", needs=["gold_probability"])
+    def high_gold(pool, scores, k, rng):
+        return rank(pool, scores, "gold_probability", high_first=True)[:k]
+
+    try:
+        cfg = _cfg(tmp_path, tiny_causal_dir)
+        lib = TaskLibrary("bundled:demo")
+        scores = score_tasks(tiny_lm, lib, DEMO, cfg, tmp_path / "s", compute=("gold_likelihood",), progress=False)
+        records = read_jsonl(tmp_path / "s" / "records.jsonl")
+        assert {r["purpose"] for r in records} == {"gold_likelihood"} and len(records) == 3 * len(DEMO)
+        table, _ = read_task_scores(tmp_path / "s" / "tasks.json")
+        for name in DEMO:
+            mine = [r["p"] for r in records if r["task"] == name]
+            assert table[name].gold_probability == pytest.approx(sum(mine) / len(mine), abs=1e-12)
+            assert table[name].prompt_uncertainty is None and scores[name].gold_probability == table[name].gold_probability
+        picked = select("high_gold", [lib.summary(n) for n in DEMO], table, 1, np.random.default_rng(0))
+        assert picked == [max(DEMO, key=lambda n: table[n].gold_probability)]
+    finally:
+        SCORERS.pop("gold_likelihood", None)
+        STRATEGIES.pop("high_gold", None)

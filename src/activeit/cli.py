@@ -1,4 +1,4 @@
-"""The `activeit` command line (typer). Command names and options are a contract (DESIGN.md §8).
+"""The `activeit` command line (typer). Command names and options are a contract (docs/semantics.md).
 
 Every user-caused error is an `ActiveitError`: one line on stderr, exit code 2, no traceback.
 Heavy imports (torch, transformers) happen inside commands so `--help` stays fast.

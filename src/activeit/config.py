@@ -79,7 +79,7 @@ class ScoringConfig(Section):
     """Seq2seq predicted labels: decode the generated ids (special tokens skipped, tokenization spaces
     cleaned), strip, and re-tokenise the text with EOS, truncated to `prompt.max_target_length` (the
     reference's round trip through predicted_examples.jsonl); false: score the generated ids as they are.
-    Causal labels are always the generated ids (DESIGN.md §2). Perplexity always scores the generated ids."""
+    Causal labels are always the generated ids (docs/semantics.md). Perplexity always scores the generated ids."""
     redraw_each_round: bool = True
     """Draw the scored instances and the perturbations afresh every round (the reference); false: a task
     keeps its draws across rounds (keyed by seed and task only)."""

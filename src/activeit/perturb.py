@@ -1,4 +1,4 @@
-"""Word-drop perturbations of a task's instruction, the input of prompt uncertainty (DESIGN.md §3).
+"""Word-drop perturbations of a task's instruction, the input of prompt uncertainty (docs/semantics.md).
 
 A task gets K perturbed prompts, built once and shared by all its scored instances; variant 0
 is the original prompt. Variant k of task t depends only on (seed, round, t, k) — or on (seed, t, k)

@@ -1,4 +1,4 @@
-"""The active instruction tuning loop (DESIGN.md §1), resumable, for strategies × seeds.
+"""The active instruction tuning loop (docs/semantics.md), resumable, for strategies × seeds.
 
 Each round of a track (one strategy, one seed): train a fresh model from the base on every
 task picked so far → evaluate on dev and test → (not after the last round) score the remain
@@ -96,7 +96,7 @@ def needs_for(cfg: Config, strategies: Sequence[str], replay: bool) -> list[str]
 
 
 def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Iterator[Step]:
-    """One track (strategy, seed), round by round as DESIGN.md §1: train a fresh model on every
+    """One track (strategy, seed), round by round as the method (docs/semantics.md): train a fresh model on every
     task picked so far → evaluate it → score the remain pool with it → pick the next tasks.
     Later steps read what earlier ones wrote, so the walk is lazy."""
     cfg = _seeded(ctx.cfg, track.seed)

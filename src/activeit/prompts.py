@@ -1,4 +1,4 @@
-"""Tk-Instruct prompt encoding (definition + positive examples + instance), as in DESIGN.md §2.
+"""Tk-Instruct prompt encoding (definition + positive examples + instance), as in docs/semantics.md.
 
 `encode` returns the reference source text. Causal models get it with trailing whitespace
 removed (`model_prompt`), and their training target is `" " + output + EOS` (`training_target`).

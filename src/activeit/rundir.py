@@ -38,7 +38,7 @@ class Track:
 class RunLayout:
     """Where each round of each track lives.
 
-    One strategy and one seed: `RUN/round_<i>/` (DESIGN.md §6). Several: round 0 of a seed is
+    One strategy and one seed: `RUN/round_<i>/` (docs/semantics.md). Several: round 0 of a seed is
     shared at `RUN/seed_<s>/round_0/`, later rounds at `RUN/seed_<s>/<strategy>/round_<i>/`,
     and each strategy's round-0 pick at `RUN/seed_<s>/<strategy>/round_0/picked.txt`.
     """

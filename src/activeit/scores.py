@@ -1,6 +1,6 @@
 """Task scores from the current model: perplexity, prompt uncertainty, prediction probability.
 
-Semantics are docs/semantics.md (DESIGN.md §3). Every number a task gets is written as one
+Semantics are docs/semantics.md. Every number a task gets is written as one
 record per (task, instance, perturbation) — the exact prompt, label, target ids, token count,
 mean CE and p — so `task_scores_from_records` recomputes any task score from `records.jsonl`
 alone. Scorers are registered by name (`@register_scorer(name, produces=...)`) with the
@@ -17,7 +17,7 @@ import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,26 @@ Aggregate = Callable[[Mapping[str, Sequence[Mapping[str, Any]]], ScoringConfig],
 
 
 @dataclass(frozen=True)
+class Request:
+    """A (prompt, target) pair a scorer wants scored, and the record it becomes."""
+
+    purpose: str
+    instance: Instance
+    perturbation: int
+    prompt: str
+    label: str
+    target_ids: list[int]
+    known: Any = None
+    """Its score when generation already computed it (then it is not scored again)."""
+
+
+@dataclass(frozen=True)
 class ScorerDef:
     name: str
     produces: tuple[str, ...]
     """The task scores (TaskScores fields) it fills, which strategies may `need`."""
+    requests: Callable[[TaskDraw], list[Request]]
+    """The pairs to score for one task (their records carry `purpose` = the scorer's name)."""
     aggregate: Aggregate
     """A task's records by purpose → its scores."""
 
@@ -51,13 +67,14 @@ class ScorerDef:
 SCORERS: dict[str, ScorerDef] = {}
 
 
-def register_scorer(name: str, produces: Sequence[str]) -> Callable[[Aggregate], Aggregate]:
-    """Register the aggregation of a scorer's records under `name` (usable in `scoring.compute`)."""
-    def wrap(fn: Aggregate) -> Aggregate:
+def register_scorer(name: str, produces: Sequence[str]) -> Callable[[type], type]:
+    """Register a scorer class (static `requests(draw)` and `aggregate(parts, scoring)`) under `name`,
+    usable in `scoring.compute`; strategies `need` what it `produces`."""
+    def wrap(cls: type) -> type:
         if name in SCORERS:
             raise ValueError(f"scorer {name!r} is already registered")
-        SCORERS[name] = ScorerDef(name, tuple(produces), fn)
-        return fn
+        SCORERS[name] = ScorerDef(name, tuple(produces), cls.requests, cls.aggregate)
+        return cls
     return wrap
 
 
@@ -98,10 +115,22 @@ class TaskScores:
     perturbed_mean: float | None = None
     """Mean p over instances and perturbations k >= 1 (the `aggregate: std` variant's mean)."""
     region: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Scores of registered scorers beyond the built-in ones, by name."""
 
     @property
     def name(self) -> str:
         return self.task
+
+    def __getattr__(self, key: str) -> Any:
+        """A registered scorer's score reads like a built-in one (`entry.my_score`)."""
+        extra = self.__dict__.get("extra") or {}
+        if key in extra:
+            return extra[key]
+        raise AttributeError(key)
+
+
+_FIELDS = {f.name for f in fields(TaskScores)}
 
 
 # --------------------------------------------------------------------------- the formulas
@@ -147,24 +176,57 @@ def _p_matrix(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
 
 
 @register_scorer(PU, produces=(PU, PP))
-def _prompt_uncertainty_scores(parts, scoring):
-    if not parts.get(PU):
-        return {}
-    p = _p_matrix(parts[PU])
-    return {"n": p.shape[0], "K": p.shape[1] - 1,
-            PU: prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate, std_over=scoring.std_over),
-            PP: prediction_probability(p), "perturbed_mean": float(np.mean(p[:, 1:])) if p.shape[1] > 1 else None}
+class PromptUncertaintyScorer:
+    """p of each instance's label under the original prompt (k = 0) and K perturbed ones."""
+
+    @staticmethod
+    def requests(draw: TaskDraw) -> list[Request]:
+        if draw.scoring.label == "predicted":
+            labels = [draw.scorer.predicted_label(g) for g in draw.generated()]
+        else:
+            labels = [(inst.outputs[0], target_ids(draw.scorer.lm, inst.outputs[0]), None) for inst in draw.instances]
+        out = []
+        for v in draw.variants:
+            for inst, original, (text, ids, known) in zip(draw.instances, draw.originals, labels):
+                prompt = draw.prompt(v.definition, v.examples, inst)
+                out.append(Request(PU, inst, v.index, prompt, text, ids, known if v.index == 0 and prompt == original
+                                   else None))
+        return out
+
+    @staticmethod
+    def aggregate(parts, scoring):
+        if not parts.get(PU):
+            return {}
+        p = _p_matrix(parts[PU])
+        return {"n": p.shape[0], "K": p.shape[1] - 1,
+                PU: prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate,
+                                       std_over=scoring.std_over),
+                PP: prediction_probability(p), "perturbed_mean": float(np.mean(p[:, 1:])) if p.shape[1] > 1 else None}
 
 
 @register_scorer(PPL, produces=(PPL,))
-def _perplexity_scores(parts, scoring):
-    """Predicted labels under the task's own prompt: PPL records, or prompt uncertainty's k = 0
-    records where those are the same pairs (then they are not written twice)."""
-    records = parts.get(PPL) or [r for r in parts.get(PU, []) if int(r["perturbation"]) == 0
-                                 and scoring.label == "predicted"]
-    if not records:
-        return {}
-    return {PPL: perplexity([r["mean_ce"] for r in records]), "n": len(records)}
+class PerplexityScorer:
+    """The generated labels under the task's own prompt; their likelihood comes free with generation."""
+
+    @staticmethod
+    def requests(draw: TaskDraw) -> list[Request]:
+        gens = draw.generated()
+        if PU in draw.scorer.compute and draw.scoring.label == "predicted":
+            v0 = next(v for v in draw.variants if v.index == 0)
+            if all(draw.prompt(v0.definition, v0.examples, inst) == original
+                   and draw.scorer.predicted_label(g)[1] == list(g.token_ids)
+                   for inst, original, g in zip(draw.instances, draw.originals, gens)):
+                return []  # prompt uncertainty's k = 0 records are these very pairs: not written twice
+        return [Request(PPL, inst, 0, original, g.text, list(g.token_ids), g.score)
+                for inst, original, g in zip(draw.instances, draw.originals, gens)]
+
+    @staticmethod
+    def aggregate(parts, scoring):
+        records = parts.get(PPL) or [r for r in parts.get(PU, []) if int(r["perturbation"]) == 0
+                                     and scoring.label == "predicted"]
+        if not records:
+            return {}
+        return {PPL: perplexity([r["mean_ce"] for r in records]), "n": len(records)}
 
 
 def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: ScoringConfig,
@@ -182,7 +244,10 @@ def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: Scor
             for key, value in scorer.aggregate(parts, scoring).items():
                 if key == "n" and entry.n:
                     continue
-                setattr(entry, key, value)
+                if key in _FIELDS:
+                    setattr(entry, key, value)
+                else:
+                    entry.extra[key] = value
         out[task] = entry
     _assign_regions(out)
     return out
@@ -313,6 +378,20 @@ class Scorer:
         prediction run); prompt 0 of prompt uncertainty may differ from it (padded or re-drawn
         demonstrations), and then it is scored, not reused from generation.
         """
+        draw = self.draw(task)
+        requests = [r for name, scorer in SCORERS.items() if name in self.compute for r in scorer.requests(draw)]
+        todo = [r for r in requests if r.known is None]
+        fresh = iter(self.engine.score([r.prompt for r in todo], [r.target_ids for r in todo],
+                                       batch_size=self.cfg.scoring.batch_size))
+        return [
+            Record(task.name, r.instance.id, r.perturbation, r.prompt, r.label, list(r.target_ids), res.n_tokens,
+                   res.mean_ce, res.p, r.purpose)
+            for r in requests
+            for res in [r.known if r.known is not None else next(fresh)]
+        ]
+
+    def draw(self, task: Task) -> TaskDraw:
+        """The instances and perturbations of a task that every scorer shares."""
         s, p = self.cfg.scoring, self.cfg.prompt
         n_extra = s.extra_examples if (s.target == "examples" or s.pad_examples) else 0
         instances, extra = sample_instances(task, s.instances, n_extra, self.seed, self.round_key)
@@ -323,35 +402,32 @@ class Scorer:
                                  resample_original=s.resample_original, mask_numbering=s.mask_numbering)
         own = tuple(task.positive_examples[:p.num_pos_examples])
         originals = [self._prompt(task.definition, own, inst) for inst in instances]
-        need_predicted = PPL in self.compute or (PU in self.compute and s.label == "predicted")
-        generated = self._generate(originals) if need_predicted else []
-        raw = [(g.text, list(g.token_ids), g.score) for g in generated]
-        # (purpose, instance, perturbation, prompt, label text, label ids, score known from generation)
-        requests: list[tuple[str, Instance, int, str, str, list[int], Any]] = []
-        ppl_from_pu = False
-        if PU in self.compute:
-            if s.label == "predicted":
-                labels = [self.predicted_label(g) for g in generated]
-            else:
-                labels = [(inst.outputs[0], target_ids(self.lm, inst.outputs[0]), None) for inst in instances]
-            for v in variants:
-                for inst, original, (text, ids, known) in zip(instances, originals, labels):
-                    prompt = self._prompt(v.definition, v.examples, inst)
-                    reuse = known if v.index == 0 and prompt == original else None
-                    requests.append((PU, inst, v.index, prompt, text, ids, reuse))
-            ppl_from_pu = s.label == "predicted" and all(
-                r[3] == original and r[5] == g[1]
-                for r, original, g in zip([r for r in requests if r[2] == 0], originals, raw))
-        if need_predicted and not ppl_from_pu:  # free: generation knows these likelihoods
-            for inst, original, (text, ids, known) in zip(instances, originals, raw):
-                requests.append((PPL, inst, 0, original, text, ids, known))
-        todo = [r for r in requests if r[6] is None]
-        fresh = iter(self.engine.score([r[3] for r in todo], [r[5] for r in todo], batch_size=s.batch_size))
-        return [
-            Record(task.name, inst.id, k, prompt, text, list(ids), res.n_tokens, res.mean_ce, res.p, purpose)
-            for purpose, inst, k, prompt, text, ids, known in requests
-            for res in [known if known is not None else next(fresh)]
-        ]
+        return TaskDraw(self, task, instances, list(variants), originals)
+
+
+@dataclass
+class TaskDraw:
+    """One task's sampled instances, perturbed prompt variants and own prompts, with the greedy
+    labels under the own prompts generated once, when the first scorer asks for them."""
+
+    scorer: Scorer
+    task: Task
+    instances: list[Instance]
+    variants: list[Any]
+    originals: list[str]
+    _generated: list[Any] | None = None
+
+    @property
+    def scoring(self) -> ScoringConfig:
+        return self.scorer.cfg.scoring
+
+    def prompt(self, definition: str | None, examples: Sequence[Example], instance: Instance) -> str:
+        return self.scorer._prompt(definition, examples, instance)
+
+    def generated(self) -> list[Any]:
+        if self._generated is None:
+            self._generated = self.scorer._generate(self.originals)
+        return self._generated
 
 
 def score_tasks(

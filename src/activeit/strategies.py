@@ -1,4 +1,4 @@
-"""Task selection strategies: plain functions registered by name (DESIGN.md §4).
+"""Task selection strategies: plain functions registered by name (docs/semantics.md).
 
 A strategy is `fn(pool, scores, k, rng, **options) -> picked task names`. `pool` holds objects
 with `.name`, `.kind`, `.category`; `scores` maps task name to an object with

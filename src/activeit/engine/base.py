@@ -1,4 +1,4 @@
-"""What every inference backend shares: result types and the target-id rule (DESIGN.md §2).
+"""What every inference backend shares: result types and the target-id rule (docs/semantics.md).
 
 A backend scores targets given prompts (token count, mean cross-entropy, p = exp(-mean CE))
 and generates greedily with the same stop rules; everything above `activeit.engine` sees only

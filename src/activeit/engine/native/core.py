@@ -1,4 +1,4 @@
-"""Target likelihoods and greedy generation, the two things every score is made of (DESIGN.md §2-§3).
+"""Target likelihoods and greedy generation, the two things every score is made of (docs/semantics.md).
 
 `score` gives the length-normalised probability of target texts (or token ids) given prompts;
 `generate` gives greedy outputs. Both batch by length, and for causal models compute the KV
