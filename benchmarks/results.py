@@ -204,9 +204,9 @@ class Table:
 TABLES = {
     "scoring": Table(
         "Scoring (`activeit bench scoring`, `benchmarks/scoring.py`)",
-        "Prompt uncertainty on 5 ni-mini tasks (n = 10, K = 10) with SmolLM2-135M: (a) a reference-style "
-        "baseline, (b) the engine in float32, (c) the engine in bf16 (left out on CPUs without bf16 "
-        "instructions). Times in seconds; RSS of the 1,024-token memory probe.",
+        "Prompt uncertainty on 5 ni-mini tasks (n = 10, K = 10) with SmolLM2-135M: (a) the `hf` backend as "
+        "the reference-style baseline, (b) `native` in float32, (c) `native` in bf16 (left out on CPUs "
+        "without bf16 instructions; rows before the engine seam timed an equivalent baseline inside bench.py). Times in seconds; RSS of the 1,024-token memory probe.",
         ["a/b fp32", "a/c bf16", "a s", "b s", "c s", "max |ΔCE| b", "Spearman PU c", "probe RSS GB",
          "fp32 peak GFLOP/s"], scoring_rows),
     "generation": Table(
