@@ -72,9 +72,27 @@ def alias_gguf(alias: str) -> Path:
     return path
 
 
+GGUF_CONVERSION = 2
+"""Bumped when the conversion changes, so caches made by an older one are not reused (2: special
+tokens from the GGUF metadata)."""
+
+
+def _gguf_special_ids(gguf: Path) -> dict[str, int]:
+    """eos/bos/pad token ids as the GGUF file declares them."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf)).fields
+    out = {}
+    for role, key in (("eos", "eos_token_id"), ("bos", "bos_token_id"), ("pad", "padding_token_id")):
+        field = fields.get(f"tokenizer.ggml.{key}")
+        if field is not None:
+            out[role] = int(field.parts[-1][0])
+    return out
+
+
 def _gguf_cache_dir(gguf: Path, cache_dir: str | os.PathLike | None) -> Path:
     stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{GGUF_CONVERSION}".encode()).hexdigest()[:16]
     return cache_root(cache_dir) / "gguf" / f"{gguf.stem}-{key}"
 
 
@@ -94,6 +112,10 @@ def convert_gguf(gguf: Path, cache_dir: str | os.PathLike | None = None) -> Path
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
     config = AutoConfig.from_pretrained(gguf.parent, **kwargs)
+    # transformers before 5.2x maps SmolLM2's eos to <|im_start|>: take the file's own ids
+    for role, token_id in _gguf_special_ids(gguf).items():
+        setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(token_id))
+        setattr(config, f"{role}_token_id", token_id)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch.float32
