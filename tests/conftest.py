@@ -211,3 +211,29 @@ def ni_reference(tmp_path_factory) -> Path:
                                 "Categories": task["Categories"]}
     (root / "task_metadata.json").write_text(json.dumps(meta))
     return root
+
+
+# --------------------------------------------------------------------------- an engine workload
+
+DEFINITION = ("Definition: In this task you are given a sentence. Classify the sentiment as positive or negative. "
+              "Answer yes or no. The quick brown fox jumps.\n\n Positive Example 1 -\nInput: The movie was great.\n"
+              " Output: positive.\n\n")
+INPUTS = ["The weather is cold today.", "What is the capital of France?", "Reverse the word, add the numbers.",
+          "The food was delicious!", "Count the letters, sort the list, 1 2 3 4 5 6 7 8 9 0."]
+
+
+def engine_prompt(definition: str, text: str) -> str:
+    return f"{definition}Now complete the following example -\nInput: {text}\nOutput:"
+
+
+def engine_workload(lm):
+    """Pairs with and without shared prefixes, varied lengths, text and token-id targets, repeats."""
+    shared = [engine_prompt(DEFINITION, t) for t in INPUTS]
+    perturbed = [engine_prompt(DEFINITION.replace("sentence", "text").replace("quick ", ""), t) for t in INPUTS[:3]]
+    loose = ["Reverse the word.", "Given a question, generate an answer. Output:", "1 2 3"]
+    prompts = shared + perturbed + loose + [shared[0]]
+    texts = ["positive", "no", "Paris", "the food was delicious and the weather is cold", "yes"]
+    targets: list = [texts[i % len(texts)] for i in range(len(prompts))]
+    for i in (1, 6, 9):  # some targets as exact token ids
+        targets[i] = lm.tokenizer(" sort the list", add_special_tokens=False)["input_ids"][: 2 + i % 3]
+    return prompts, targets

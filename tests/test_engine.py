@@ -9,19 +9,10 @@ from activeit.engine import Generation, TargetScore, Work, engine_names, get_eng
 from activeit.errors import ConfigError
 from activeit.models import load_model
 
+from conftest import engine_workload
+
 TOL = 1e-4
 BACKENDS = [name for name in engine_names() if name not in ("auto", "hf", "vllm")]
-
-DEFINITION = ("Definition: In this task you are given a sentence. Classify the sentiment as positive or negative. "
-              "Answer yes or no. The quick brown fox jumps.\n\n Positive Example 1 -\nInput: The movie was great.\n"
-              " Output: positive.\n\n")
-INPUTS = ["The weather is cold today.", "What is the capital of France?", "Reverse the word, add the numbers.",
-          "The food was delicious!", "Count the letters, sort the list, 1 2 3 4 5 6 7 8 9 0."]
-
-
-def _prompt(definition: str, text: str) -> str:
-    return f"{definition}Now complete the following example -\nInput: {text}\nOutput:"
-
 
 @pytest.fixture(scope="module")
 def models(tiny_causal_dir, tiny_seq2seq_dir):
@@ -29,23 +20,11 @@ def models(tiny_causal_dir, tiny_seq2seq_dir):
             "seq2seq": load_model(str(tiny_seq2seq_dir), dtype="float32", device="cpu")}
 
 
-def _workload(lm):
-    shared = [_prompt(DEFINITION, t) for t in INPUTS]
-    perturbed = [_prompt(DEFINITION.replace("sentence", "text").replace("quick ", ""), t) for t in INPUTS[:3]]
-    loose = ["Reverse the word.", "Given a question, generate an answer. Output:", "1 2 3"]
-    prompts = shared + perturbed + loose + [shared[0]]
-    texts = ["positive", "no", "Paris", "the food was delicious and the weather is cold", "yes"]
-    targets: list = [texts[i % len(texts)] for i in range(len(prompts))]
-    for i in (1, 6, 9):
-        targets[i] = lm.tokenizer(" sort the list", add_special_tokens=False)["input_ids"][: 2 + i % 3]
-    return prompts, targets
-
-
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_score_matches_hf(backend, kind, models):
     lm = models[kind]
-    prompts, targets = _workload(lm)
+    prompts, targets = engine_workload(lm)
     want = get_engine("hf", lm).score(prompts, targets, batch_size=4)
     got = get_engine(backend, lm).score(prompts, targets, batch_size=3)
     assert all(isinstance(g, TargetScore) for g in got)
@@ -59,7 +38,7 @@ def test_score_matches_hf(backend, kind, models):
 @pytest.mark.parametrize("stops", [(), ("\n",), (" the",)])
 def test_generate_matches_hf(backend, kind, stops, models):
     lm = models[kind]
-    prompts, _ = _workload(lm)
+    prompts, _ = engine_workload(lm)
     want = get_engine("hf", lm).generate(prompts, max_new_tokens=6, stop_strings=stops, batch_size=4)
     got = get_engine(backend, lm).generate(prompts, max_new_tokens=6, stop_strings=stops, batch_size=3)
     for g, w in zip(got, want, strict=True):
@@ -70,7 +49,7 @@ def test_generate_matches_hf(backend, kind, stops, models):
 
 def test_hf_generation_likelihood_equals_scoring(models):
     lm = models["causal"]
-    prompts, _ = _workload(lm)
+    prompts, _ = engine_workload(lm)
     hf = get_engine("hf", lm)
     gens = hf.generate(prompts, max_new_tokens=5, stop_strings=())
     rescored = hf.score(prompts, [g.token_ids for g in gens])

@@ -11,18 +11,9 @@ from activeit.engine import Generation, TargetScore, Work, get_engine, target_id
 from activeit.engine.native.core import generate, plan_prefix_groups, score
 from activeit.models import load_model
 
+from conftest import DEFINITION, INPUTS, engine_prompt, engine_workload
+
 TOL = 1e-4
-
-DEFINITION = ("Definition: In this task you are given a sentence. Classify the sentiment as positive or negative. "
-              "Answer yes or no. The quick brown fox jumps.\n\n Positive Example 1 -\nInput: The movie was great.\n"
-              " Output: positive.\n\n")
-INPUTS = ["The weather is cold today.", "What is the capital of France?", "Reverse the word, add the numbers.",
-          "The food was delicious!", "Count the letters, sort the list, 1 2 3 4 5 6 7 8 9 0."]
-
-
-def _prompt(definition: str, text: str) -> str:
-    return f"{definition}Now complete the following example -\nInput: {text}\nOutput:"
-
 
 @pytest.fixture(scope="module")
 def tiny_causal(tiny_causal_dir):
@@ -40,24 +31,11 @@ def _naive_ce(lm, prompt: str, target) -> tuple[int, float]:
     return result.n_tokens, result.mean_ce
 
 
-def _workload(lm):
-    """Pairs with and without shared prefixes, varied lengths, text and token-id targets, repeats."""
-    shared = [_prompt(DEFINITION, t) for t in INPUTS]
-    perturbed = [_prompt(DEFINITION.replace("sentence", "text").replace("quick ", ""), t) for t in INPUTS[:3]]
-    loose = ["Reverse the word.", "Given a question, generate an answer. Output:", "1 2 3"]
-    prompts = shared + perturbed + loose + [shared[0]]
-    texts = ["positive", "no", "Paris", "the food was delicious and the weather is cold", "yes"]
-    targets: list = [texts[i % len(texts)] for i in range(len(prompts))]
-    for i in (1, 6, 9):  # some targets as exact token ids
-        targets[i] = lm.tokenizer(" sort the list", add_special_tokens=False)["input_ids"][: 2 + i % 3]
-    return prompts, targets
-
-
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 @pytest.mark.parametrize("batch_size,token_budget", [(32, 12_288), (2, 150)])
 def test_score_matches_naive_forward(kind, batch_size, token_budget, tiny_causal, tiny_seq2seq):
     lm = tiny_causal if kind == "causal" else tiny_seq2seq
-    prompts, targets = _workload(lm)
+    prompts, targets = engine_workload(lm)
     work = Work()
     got = score(lm, prompts, targets, batch_size=batch_size, token_budget=token_budget, work=work)
     assert len(got) == len(prompts) and all(isinstance(g, TargetScore) for g in got)
@@ -91,7 +69,7 @@ def test_text_target_convention(tiny_causal, tiny_seq2seq):
 
 
 def test_results_in_input_order_and_n_tokens(tiny_causal):
-    prompts, targets = _workload(tiny_causal)
+    prompts, targets = engine_workload(tiny_causal)
     forward = score(tiny_causal, prompts, targets)
     backward = score(tiny_causal, prompts[::-1], targets[::-1])
     assert [r.mean_ce for r in backward[::-1]] == pytest.approx([r.mean_ce for r in forward], abs=TOL)
@@ -129,7 +107,7 @@ def test_long_shared_prefix_with_small_micro_batches(tiny_causal):
 def test_bfloat16_runs_and_stays_close(tiny_causal_dir, tiny_causal):
     """bf16 weights, float32 log-softmax: close to float32, not equal."""
     lm16 = load_model(str(tiny_causal_dir), dtype="bfloat16", device="cpu")
-    prompts, targets = _workload(lm16)
+    prompts, targets = engine_workload(lm16)
     got = score(lm16, prompts, targets, batch_size=4)
     ref = score(tiny_causal, prompts, targets)
     assert max(abs(g.mean_ce - r.mean_ce) for g, r in zip(got, ref)) < 0.1
@@ -146,7 +124,7 @@ def _hf_generate(lm, prompt: str, max_new_tokens: int) -> list[int]:
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 def test_generate_matches_hf_generate_one_at_a_time(kind, tiny_causal, tiny_seq2seq):
     lm = tiny_causal if kind == "causal" else tiny_seq2seq
-    prompts, _ = _workload(lm)
+    prompts, _ = engine_workload(lm)
     got = generate(lm, prompts, max_new_tokens=12, stop_strings=(), batch_size=4)
     assert all(isinstance(g, Generation) for g in got)
     eos = lm.tokenizer.eos_token_id
@@ -167,7 +145,7 @@ def test_generate_prefills_in_micro_batches_with_the_same_tokens(workers, budget
     likelihoods are those of one prompt at a time, and the work is the prompts' tokens, not the
     padding to the longest."""
     lm = tiny_causal
-    prompts, _ = _workload(lm)
+    prompts, _ = engine_workload(lm)
     work = Work()
     got = generate(lm, prompts, max_new_tokens=10, stop_strings=(), token_budget=budget, workers=workers, work=work)
     for g, prompt in zip(got, prompts):
@@ -194,7 +172,7 @@ def test_a_decoding_batch_holds_prompts_with_different_prefixes(tiny_causal, mon
         return real(lm, body, head, prefixes, *args)
 
     monkeypatch.setattr(likelihood, "_prefill_aligned", spy)
-    prompts, _ = _workload(tiny_causal)
+    prompts, _ = engine_workload(tiny_causal)
     got = generate(tiny_causal, prompts, max_new_tokens=6, stop_strings=())
     assert seen == [3]  # the shared definition, the perturbed one, and prompts without a shared prefix
     assert [g.token_ids for g in got] == [_hf_generate(tiny_causal, p, 6) for p in prompts]
@@ -207,7 +185,7 @@ def test_generate_fallbacks_give_the_same_tokens(fallback, tiny_causal, monkeypa
     import activeit.engine.native.core as likelihood
 
     lm = tiny_causal
-    prompts, _ = _workload(lm)
+    prompts, _ = engine_workload(lm)
     want = generate(lm, prompts, max_new_tokens=8, stop_strings=())
     if fallback in ("left_padded", "both"):
         monkeypatch.setattr(likelihood, "_prefix_reusable", lambda model: False)
@@ -220,7 +198,7 @@ def test_generate_fallbacks_give_the_same_tokens(fallback, tiny_causal, monkeypa
 
 def test_generate_stops_at_stop_strings(tiny_causal):
     lm = tiny_causal
-    prompts, _ = _workload(lm)
+    prompts, _ = engine_workload(lm)
     free = generate(lm, prompts, max_new_tokens=12, stop_strings=())
     # make a stop string of a token that some row generates in the middle
     mid = next(g for g in free if len(g.token_ids) >= 4 and g.finish == "length")
@@ -241,7 +219,7 @@ def test_generate_stops_at_stop_strings(tiny_causal):
 
 def test_first_token_stop_gives_empty_text(tiny_causal):
     lm = tiny_causal
-    prompts, _ = _workload(lm)
+    prompts, _ = engine_workload(lm)
     free = generate(lm, prompts[:1], max_new_tokens=5, stop_strings=())[0]
     first = lm.tokenizer.decode([free.token_ids[0]])
     got = generate(lm, prompts[:1], max_new_tokens=5, stop_strings=(first,))[0]
@@ -302,7 +280,7 @@ def test_workers_give_the_numbers_of_one(workers, budget, tiny_causal):
     """Prefix passes and micro-batches run side by side: same scores, same work, in input order.
     Micro-batches running at once share the token budget, so one worker with a share of it cuts
     the same micro-batches."""
-    prompts, targets = _workload(tiny_causal)
+    prompts, targets = engine_workload(tiny_causal)
     prompts, targets = prompts * 3, targets * 3
     one, many = Work(), Work()
     ref = score(tiny_causal, prompts, targets, batch_size=2, token_budget=budget // workers, workers=1, work=one)
@@ -322,7 +300,7 @@ def test_models_with_dynamic_rope_score_on_one_worker(tiny_causal, monkeypatch):
     seen = []
     real = likelihood.worker_pool
     monkeypatch.setattr(likelihood, "worker_pool", lambda n, device: seen.append(n) or real(n, device))
-    prompts, targets = _workload(tiny_causal)
+    prompts, targets = engine_workload(tiny_causal)
     score(tiny_causal, prompts, targets, workers=2)
     rope = next(m for m in tiny_causal.model.modules() if hasattr(m, "rope_type"))
     monkeypatch.setattr(rope, "rope_type", "dynamic")
@@ -336,7 +314,7 @@ def test_caches_are_filled(tiny_causal):
     import activeit.engine.native.core as native
 
     lm = tiny_causal
-    ids = lm.tokenizer(_prompt(DEFINITION, INPUTS[0]))["input_ids"]
+    ids = lm.tokenizer(engine_prompt(DEFINITION, INPUTS[0]))["input_ids"]
     prefix, row = ids[:20], ids[20:]
     with torch.inference_mode():
         kv = native._run_prefix(lm.model, prefix, None)

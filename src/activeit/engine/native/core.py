@@ -21,7 +21,10 @@ import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from activeit.engine.base import Finish, Generation, Target, TargetScore, Work
+from activeit.engine.base import Finish, Generation, StopTokens, Target, TargetScore, Work, generation_text
+from activeit.engine.base import eos_ids as _eos_ids
+from activeit.engine.base import pad_id as _pad_id
+from activeit.engine.base import prompt_ids as _prompt_ids
 from activeit.engine.base import resolve_target as _target_ids
 from activeit.engine.native.packing import packed_linears
 from activeit.engine.native.workers import SERIAL, Workers, worker_pool
@@ -44,25 +47,6 @@ _MAX_GROUP_SPAN = 256
 """Prompts looked back over when grouping (bounds the planner at O(n·256))."""
 LOGIT_BLOCK_BYTES = 16 << 20
 """Largest float32 logit block `target_ce` materialises (below glibc's 32 MB mmap threshold)."""
-
-
-def _prompt_ids(lm: LoadedModel, prompts: Sequence[str]) -> list[list[int]]:
-    ids = [list(x) for x in lm.tokenizer(list(prompts))["input_ids"]]
-    if lm.causal and any(not x for x in ids):
-        raise ValueError("a causal model needs at least one prompt token (got an empty prompt)")
-    return ids
-
-
-def _eos_ids(lm: LoadedModel) -> set[int]:
-    ids = {lm.tokenizer.eos_token_id} if lm.tokenizer.eos_token_id is not None else set()
-    gen_eos = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
-    if gen_eos is not None:
-        ids |= set(gen_eos) if isinstance(gen_eos, (list, tuple)) else {gen_eos}
-    return ids
-
-
-def _pad_id(lm: LoadedModel) -> int:
-    return lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
 
 
 # --------------------------------------------------------------------------- model pieces
@@ -529,30 +513,9 @@ def generate(
     results = []
     for s in src:
         ids, finish, ce_sum = out[unique[tuple(s)]]
-        body = ids if finish == "length" else ids[:-1]
-        text = lm.tokenizer.decode(body, skip_special_tokens=True)
-        if lm.causal:
-            for stop in stop_strings:
-                if stop:
-                    text = text.split(stop, 1)[0]
-        results.append(Generation(text.strip(), list(ids), finish,
+        results.append(Generation(generation_text(lm, ids, finish, stop_strings), list(ids), finish,
                                   TargetScore.from_sum(ce_sum, len(ids)) if ids else None))
     return results
-
-
-class _StopTokens:
-    """Whether a token's decoded text contains a stop string (decoded once per token id)."""
-
-    def __init__(self, tokenizer: Any, stop_strings: tuple[str, ...]):
-        self.tokenizer, self.stops, self.known = tokenizer, [s for s in stop_strings if s], {}
-
-    def __call__(self, token: int) -> bool:
-        if not self.stops:
-            return False
-        if token not in self.known:
-            text = self.tokenizer.decode([token])
-            self.known[token] = any(s in text for s in self.stops)
-        return self.known[token]
 
 
 class _Rows:
@@ -603,7 +566,7 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
     prefilled, then one greedy step at a time runs for all of its rows still going."""
     model = lm.model
     body, head = hidden_and_head(model)
-    eos, is_stop = _eos_ids(lm), _StopTokens(lm.tokenizer, stop_strings)
+    eos, is_stop = _eos_ids(lm), StopTokens(lm.tokenizer, stop_strings)
     reuse = _prefix_reusable(model)
     step_body, step_head = (body, head) if body is not None else (
         lambda **kw: model(**kw, logits_to_keep=1).logits, torch.nn.Identity())
