@@ -96,9 +96,9 @@ def needs_for(cfg: Config, strategies: Sequence[str], replay: bool) -> list[str]
 
 
 def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Iterator[Step]:
-    """One track (strategy, seed), round by round as the method (docs/semantics.md): train a fresh model on every
-    task picked so far → evaluate it → score the remain pool with it → pick the next tasks.
-    Later steps read what earlier ones wrote, so the walk is lazy."""
+    """One track (strategy, seed), round by round as the method (docs/semantics.md): train a fresh
+    model on every task picked so far → evaluate it → score the remain pool with it → pick the next
+    tasks. Later steps read what earlier ones wrote, so the walk is lazy."""
     cfg = _seeded(ctx.cfg, track.seed)
     train, remain = list(pool0.train), list(pool0.remain)
     last = cfg.rounds.count - 1
