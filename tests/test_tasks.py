@@ -271,3 +271,10 @@ def test_task_missing_from_metadata_is_an_error(tmp_path):
         with pytest.raises(TaskFormatError, match=r"meta.tsv: task 'task002_other' is not in the metadata file"):
             call("task002_other")
     assert "inferred" in TaskLibrary(tmp_path / "d").kinds_source
+
+
+def test_metadata_lfs_pointer_is_named(tmp_path):
+    meta = tmp_path / "task_metadata.json"
+    meta.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:2e55\nsize 123\n")
+    with pytest.raises(TaskFormatError, match="Git LFS pointer.*git lfs pull"):
+        load_metadata(meta)

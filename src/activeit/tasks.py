@@ -368,6 +368,9 @@ def load_metadata(path: str | os.PathLike) -> dict[str, TaskMetadata]:
     path = Path(path)
     if not path.is_file():
         raise TaskFormatError(f"{path}: metadata file not found")
+    with open(path, "rb") as f:
+        if f.read(40).startswith(b"version https://git-lfs"):
+            raise TaskFormatError(f"{path}: a Git LFS pointer, not the file; run `git lfs pull` in its checkout")
     out: dict[str, TaskMetadata] = {}
     if path.suffix == ".json":
         data = decode_task_file(path)
