@@ -13,7 +13,6 @@ with the defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -24,6 +23,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> None:
     import torch
 
+    from activeit import atomic
     from activeit.bench import build_workload, data_dir_or_exit, run_info, warm_up, workload_arguments
     from activeit.engine import configure_process, get_engine
     from activeit.models import load_model
@@ -74,8 +74,7 @@ def main() -> None:
     print(f"native vs batched hf: {figures['b_over_c']:.2f}x")
     figures.update(run_info("generation"))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
+        atomic.write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -85,9 +85,10 @@ def main() -> None:
                   f"in {seconds:.1f} s, peak RSS {rss_gb:.3f} GB (targets: < 60 s {'PASS' if seconds < 60 else 'MISS'}, "
                   f"< 1.5 GB {'PASS' if rss_gb < 1.5 else 'MISS'})")
     if args.json:
+        from activeit import atomic
         from activeit.bench import run_info
 
-        args.json.write_text(json.dumps({**figures, **run_info("lazy_loading")}, indent=2))
+        atomic.write_json(args.json, {**figures, **run_info("lazy_loading")})
 
 if __name__ == "__main__":
     main()

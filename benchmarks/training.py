@@ -25,7 +25,6 @@ large share were measured on a busy machine and are not comparable.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -149,6 +148,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
 
+    from activeit import atomic
     from activeit.bench import data_dir_or_exit, run_info
 
     args.data = data_dir_or_exit(parser, args.data)
@@ -211,7 +211,7 @@ def main() -> None:
     if args.json:
         meta = {"args": {k: str(v) for k, v in vars(args).items()}, "cpus": os.cpu_count(),
                 "load_average_end": os.getloadavg()[0]}
-        args.json.write_text(json.dumps({"rows": rows, **meta, **run_info("training")}, indent=2) + "\n")
+        atomic.write_json(args.json, {"rows": rows, **meta, **run_info("training")})
 
 
 if __name__ == "__main__":

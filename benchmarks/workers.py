@@ -14,7 +14,6 @@ cores (on a shared machine a single repetition can be 15 % off).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -25,6 +24,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> None:
     import torch
 
+    from activeit import atomic
     from activeit.bench import build_workload, data_dir_or_exit, run_info, warm_up, workload_arguments
     from activeit.engine import configure_process, get_engine
     from activeit.models import cpu_supports_bf16, load_model
@@ -88,8 +88,7 @@ def main() -> None:
         del lm
     figures.update(run_info("workers"))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
+        atomic.write_json(args.json, figures)
 
 
 if __name__ == "__main__":

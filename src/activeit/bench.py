@@ -8,7 +8,6 @@ float32 and (c) `native` in bf16.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -26,6 +25,7 @@ from typing import Any
 import psutil
 import torch
 
+from activeit import atomic
 from activeit.engine import Engine, Work, configure_process, get_engine
 from activeit.errors import ConfigError
 from activeit.models import cpu_supports_bf16, load_model
@@ -511,7 +511,7 @@ def scoring_benchmark(
              "running, so the ratios above are unreliable; run again on an idle machine.")
     figures.update(run_info("scoring"))
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(figures, indent=2))
+        atomic.write_json(json_path, figures)
     return figures
 
 
