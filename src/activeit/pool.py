@@ -196,6 +196,22 @@ def _read_optional(path: Path, library: TaskLibrary) -> list[str]:
     return read_task_list(path, library) if path.exists() else []
 
 
+def _ni_split_lists(split_dir: Path, library: TaskLibrary) -> tuple[list[str], list[str], list[str]]:
+    """(train, test, excluded) of a plain NI split directory."""
+    if not (split_dir / "train_tasks.txt").exists():
+        raise TaskFormatError(f"{split_dir}: no train_tasks.txt (expected an NI split or a reference init/ directory)")
+    return (read_task_list(split_dir / "train_tasks.txt", library), _read_optional(split_dir / "test_tasks.txt", library),
+            _read_optional(split_dir / "excluded_tasks.txt", library))
+
+
+def _drawn_pool(library: TaskLibrary, lists: tuple[list[str], list[str], list[str]], seed: int, size: int,
+                balance_dev: bool = True) -> PoolState:
+    train, test, excluded = lists
+    kinds = {n: library.kind(n) for n in train} if balance_dev else {}
+    init_train, dev, remain = draw_reference_split(train, kinds, seed, size, balance_dev)
+    return PoolState(tuple(init_train), tuple(dev), tuple(test), tuple(remain), tuple(excluded))
+
+
 def initial_pool(library: TaskLibrary, split: str | os.PathLike, seed: int, chunk: int | None = None,
                  test_tasks: str | os.PathLike | None = None) -> PoolState:
     """The round-0 pool of a split: read as is (reference layout) or drawn from NI train/test lists."""
@@ -208,19 +224,14 @@ def initial_pool(library: TaskLibrary, split: str | os.PathLike, seed: int, chun
         if not state.train:
             raise TaskFormatError(f"{ref_dir / 'train_tasks.txt'}: the initial train list is empty")
         return state
-    if not (split_dir / "train_tasks.txt").exists():
-        raise TaskFormatError(f"{split_dir}: no train_tasks.txt (expected an NI split or a reference init/ directory)")
-    train = read_task_list(split_dir / "train_tasks.txt", library)
-    test = _read_optional(split_dir / "test_tasks.txt", library)
-    excluded = _read_optional(split_dir / "excluded_tasks.txt", library)
-    size = chunk if chunk is not None else default_chunk(len(train))
-    if 2 * size >= len(train):
+    lists = _ni_split_lists(split_dir, library)
+    n_train = len(lists[0])
+    size = chunk if chunk is not None else default_chunk(n_train)
+    if 2 * size >= n_train:
         raise TaskFormatError(
-            f"{split_dir / 'train_tasks.txt'}: {len(train)} train tasks cannot give a dev list and an "
+            f"{split_dir / 'train_tasks.txt'}: {n_train} train tasks cannot give a dev list and an "
             f"initial train list of {size} each and leave a pool to select from; lower rounds.chunk")
-    kinds = {n: library.kind(n) for n in train}
-    init_train, dev, remain = draw_reference_split(train, kinds, seed, size)
-    return PoolState(tuple(init_train), tuple(dev), tuple(test), tuple(remain), tuple(excluded))
+    return _drawn_pool(library, lists, seed, size)
 
 
 def pool_lines(state: PoolState, library: TaskLibrary) -> list[str]:
@@ -252,18 +263,13 @@ def write_reference_split(out: Path, library: TaskLibrary, split: str | os.PathL
     """Write `out/init/*_tasks.txt` exactly as the reference's notebook does (dev = test = official
     test + dev tasks), so the files replay here and in the reference code alike."""
     split_dir = resolve_split_dir(library, split)
-    if not (split_dir / "train_tasks.txt").exists():
-        raise TaskFormatError(f"{split_dir}: no train_tasks.txt to draw a split from")
-    train = read_task_list(split_dir / "train_tasks.txt", library)
-    test = _read_optional(split_dir / "test_tasks.txt", library)
-    excluded = _read_optional(split_dir / "excluded_tasks.txt", library)
-    size = len(train) // (rounds + 1)
+    lists = _ni_split_lists(split_dir, library)
+    size = len(lists[0]) // (rounds + 1)
     if size < 1:
-        raise TaskFormatError(f"{split_dir / 'train_tasks.txt'}: {len(train)} train tasks are too few for {rounds} rounds")
-    kinds = {n: library.kind(n) for n in train} if balance_dev else {}
-    init_train, dev, remain = draw_reference_split(train, kinds, seed, size, balance_dev)
-    init = Path(out) / "init"
-    listed = {"train": init_train, "dev": test + dev, "test": test + dev, "remain": remain, "excluded": excluded}
+        raise TaskFormatError(f"{split_dir / 'train_tasks.txt'}: {len(lists[0])} train tasks are too few for {rounds} rounds")
+    state = _drawn_pool(library, lists, seed, size, balance_dev)
+    both = state.test + state.dev
+    listed = {"train": state.train, "dev": both, "test": both, "remain": state.remain, "excluded": state.excluded}
     for name, names in listed.items():
-        write_task_list(init / f"{name}_tasks.txt", names)
-    return PoolState(tuple(init_train), tuple(dev), tuple(test), tuple(remain), tuple(excluded))
+        write_task_list(Path(out) / "init" / f"{name}_tasks.txt", names)
+    return state
