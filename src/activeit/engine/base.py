@@ -8,9 +8,13 @@ these types, so backends can be swapped and checked against each other.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+import torch
+from tqdm import tqdm
 
 from activeit.models import LoadedModel
 
@@ -109,6 +113,24 @@ def eos_ids(lm: LoadedModel) -> set[int]:
 
 def pad_id(lm: LoadedModel) -> int:
     return lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+
+
+@contextmanager
+def inference(model: Any) -> Iterator[None]:
+    """Eval and inference mode for the duration of an engine call, restoring the training flag after
+    (training evaluates on dev between epochs with the model it is training)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def progress_bar(total: int, enabled: bool, desc: str) -> tqdm:
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="pair" if desc == "scoring" else "prompt",
+                leave=False)
 
 
 class StopTokens:

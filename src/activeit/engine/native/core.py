@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from activeit.engine.base import Finish, Generation, StopTokens, Target, TargetScore, Work, generation_text
+from activeit.engine.base import (Finish, Generation, StopTokens, Target, TargetScore, Work, generation_text, inference,
+                                  progress_bar)
 from activeit.engine.base import eos_ids as _eos_ids
 from activeit.engine.base import pad_id as _pad_id
 from activeit.engine.base import prompt_ids as _prompt_ids
@@ -199,24 +200,11 @@ def _micro_batches(items: list[int], lengths: Mapping[int, int] | Sequence[int],
     return batches[::-1]
 
 
-def _progress(total: int, enabled: bool, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="pair" if desc == "scoring" else "prompt",
-                leave=False)
-
-
 @contextmanager
 def _eval_mode(model: Any) -> Iterator[None]:
-    """Eval mode, inference mode and packed linear weights (`packing`) for the duration of
-    a call, restoring the training flag after."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(), packed_linears(model):
-            yield
-    finally:
-        model.train(was_training)
+    """`base.inference` plus packed linear weights (`packing`) for the duration of a call."""
+    with inference(model), packed_linears(model):
+        yield
 
 
 # --------------------------------------------------------------------------- scoring
@@ -259,7 +247,7 @@ def score(
         return []
     tgt = [_target_ids(lm, t) for t in targets]
     src = _prompt_ids(lm, prompts)
-    with _eval_mode(lm.model), _progress(len(src), progress, "scoring") as bar:
+    with _eval_mode(lm.model), progress_bar(len(src), progress, "scoring") as bar:
         if lm.causal:
             with _engine_pool(lm, workers) as pool:
                 sums = _score_causal(lm, src, tgt, batch_size, token_budget, bar, work, pool)
@@ -503,7 +491,7 @@ def generate(
         unique.setdefault(tuple(s), len(unique))
     seqs = [list(s) for s in unique]
     out: list[tuple[list[int], Finish, float] | None] = [None] * len(seqs)
-    with _eval_mode(lm.model), _progress(len(seqs), progress, "generating") as bar:
+    with _eval_mode(lm.model), progress_bar(len(seqs), progress, "generating") as bar:
         if lm.causal:
             with _engine_pool(lm, workers) as pool:
                 _generate_causal(lm, seqs, out, max_new_tokens, tuple(stop_strings), batch_size, token_budget, bar,
