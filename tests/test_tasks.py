@@ -12,6 +12,7 @@ from activeit.tasks import (
     load_metadata,
     load_task_file,
     read_records,
+    resolve_data_path,
     validate_directory,
 )
 
@@ -278,3 +279,13 @@ def test_metadata_lfs_pointer_is_named(tmp_path):
     meta.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:2e55\nsize 123\n")
     with pytest.raises(TaskFormatError, match="Git LFS pointer.*git lfs pull"):
         load_metadata(meta)
+
+
+def test_bundled_names_a_data_set_or_one_of_its_files():
+    assert resolve_data_path("bundled:demo").is_dir()
+    assert resolve_data_path("bundled:instructions/pool.jsonl").is_file()
+    for bad in ("bundled:instructions/../demo", "bundled:", "bundled:demo//tasks"):
+        with pytest.raises(TaskFormatError, match="not a bundled data set name"):
+            resolve_data_path(bad)
+    with pytest.raises(TaskFormatError, match="bundled: demo, instructions"):
+        resolve_data_path("bundled:nope")

@@ -14,6 +14,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -447,12 +448,16 @@ class _SummaryCache:
 
 
 def bundled_path(name: str) -> Path:
-    """Directory of a data set shipped inside the package (`bundled:demo`)."""
-    from importlib.resources import files
-
-    root = Path(str(files("activeit") / "data" / name))
-    if not root.is_dir():
-        raise TaskFormatError(f"{BUNDLED_PREFIX}{name}: no bundled data set of that name")
+    """A data set shipped inside the package (`bundled:demo`), or one of its files
+    (`bundled:instructions/pool.jsonl`)."""
+    parts = name.split("/")
+    base = Path(str(files("activeit") / "data"))
+    if not name or any(p in ("", ".", "..") for p in parts):
+        raise TaskFormatError(f"{BUNDLED_PREFIX}{name}: not a bundled data set name")
+    root = base.joinpath(*parts)
+    if not root.exists() or not root.resolve().is_relative_to(base.resolve()):
+        known = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+        raise TaskFormatError(f"{BUNDLED_PREFIX}{name}: no bundled data of that name (bundled: {', '.join(known)})")
     return root
 
 
