@@ -240,7 +240,7 @@ class RoundsConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _count_from_sizes(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("sizes"), list) and data.get("count") is None:
+        if isinstance(data, dict) and isinstance(data.get("sizes"), list) and data["sizes"] and data.get("count") is None:
             data = {**data, "count": len(data["sizes"])}
         return data
 
