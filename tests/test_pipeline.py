@@ -219,3 +219,22 @@ def test_pool_too_small_for_the_rounds_is_refused_before_any_work(tmp_path, tiny
     from activeit.pipeline import check_config
 
     assert "round-0 pool (seed 1), train tasks per round: 3 → 5:" in check_config(cfg_of(given))
+
+
+def test_replay_lists_must_grow_by_each_rounds_pick(tmp_path):
+    from activeit.pool import initial_pool
+    from activeit.replay import plan_replay
+    from activeit.tasks import TaskLibrary
+
+    library = TaskLibrary(instruction_pool(tmp_path / "pool.jsonl", n=12))
+    pool = initial_pool(library, "auto", seed=0, chunk=2)
+    lists = tmp_path / "lists"
+    grown = [list(pool.train), list(pool.train) + list(pool.remain[:2]), list(pool.train) + list(pool.remain[:5])]
+    for i, names in enumerate(grown):
+        (lists / f"random_{i}").mkdir(parents=True)
+        (lists / f"random_{i}" / "train_tasks.txt").write_text("".join(n + "\n" for n in names))
+    replay = plan_replay(lists, "random", 3, pool, [2, 3], library)
+    assert replay.picked(1) == tuple(pool.remain[2:5])
+    with pytest.raises(RunStateError, match=r"random_2/train_tasks.txt: round 2 must extend round 1's 4 tasks by 4 "
+                                            r"\(rounds.chunk or rounds.sizes\), but it has 7 and adds 3 tasks"):
+        plan_replay(lists, "random", 3, pool, [2, 4], library)
