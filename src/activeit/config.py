@@ -240,8 +240,9 @@ class RoundsConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _count_from_sizes(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("sizes"), list) and data["sizes"] and data.get("count") is None:
-            data = {**data, "count": len(data["sizes"])}
+        sizes = data.get("sizes") if isinstance(data, dict) else None
+        if isinstance(sizes, list) and sizes and data.get("count") is None:
+            data = {**data, "count": len(sizes)}
         return data
 
     @model_validator(mode="after")
@@ -249,7 +250,8 @@ class RoundsConfig(Section):
         if self.sizes is None:
             return self
         if self.chunk is not None:
-            raise ValueError("give rounds.chunk (the same pick every round) or rounds.sizes (train size per round), not both")
+            raise ValueError("give rounds.chunk (the same pick every round) or rounds.sizes (train size per round), "
+                             "not both")
         if not self.sizes or self.sizes[0] < 1 or any(b <= a for a, b in zip(self.sizes, self.sizes[1:])):
             raise ValueError(f"rounds.sizes must be strictly increasing positive train sizes, got {self.sizes}")
         if self.count != len(self.sizes):

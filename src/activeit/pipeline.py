@@ -2,8 +2,8 @@
 
 Each round of a track (one strategy, one seed): train a fresh model from the base on every
 task picked so far → evaluate on dev and test → (not after the last round) score the remain
-pool → the strategy picks the round's tasks (`rounds.chunk`, or the next step of `rounds.sizes`). Round 0 is the same for every strategy of a seed
-and is computed once. Every step writes its outputs atomically, then records itself in
+pool → the strategy picks the round's tasks (`rounds.chunk`, or the next step of `rounds.sizes`).
+Round 0 is the same for every strategy of a seed and is computed once. Every step writes its outputs atomically, then records itself in
 `manifest.json` with a hash of its inputs; a rerun skips finished steps and refuses to reuse
 one whose inputs changed.
 """
@@ -312,7 +312,8 @@ def check_config(cfg: Config, task_lists: Path | None = None) -> list[str]:
     return lines
 
 
-def _walk(ctx: Context, pools: dict[int, PoolState], picks: Sequence[int], execute: bool, echo: Callable[[str], None]) -> int:
+def _walk(ctx: Context, pools: dict[int, PoolState], picks: Sequence[int], execute: bool,
+          echo: Callable[[str], None]) -> int:
     """Check every finished step against the config (execute=False) or run what is left."""
     mismatches: dict[str, str] = {}
     total = _count_steps(ctx.cfg, ctx.replays is not None)
