@@ -219,6 +219,17 @@ def test_pool_too_small_for_the_rounds_is_refused_before_any_work(tmp_path, tiny
     from activeit.pipeline import check_config
 
     assert "round-0 pool (seed 1), train tasks per round: 3 → 5:" in check_config(cfg_of(given))
+    split = tmp_path / "split"
+    split.mkdir()
+    names = sorted(p.stem for p in (ni_mini / "tasks").glob("*.json"))
+    for part, listed in (("train", names[:2]), ("dev", names[2:4]), ("test", names[4:6]), ("remain", names[6:])):
+        (split / f"{part}_tasks.txt").write_text("".join(n + "\n" for n in listed))
+    given["data"]["split"] = str(split)
+    with pytest.raises(ConfigError, match=r"rounds.sizes\[0\] is 3 but the initial train list of split .* has 2 tasks"):
+        check_config(cfg_of(given))
+    given["rounds"]["initial"] = 3
+    with pytest.raises(ConfigError, match=r"rounds.initial is 3 but the initial train list"):
+        check_config(cfg_of(given))
 
 
 def test_replay_lists_must_grow_by_each_rounds_pick(tmp_path):

@@ -234,8 +234,9 @@ class RoundsConfig(Section):
     paper's Self-Instruct run): round i picks sizes[i+1] - sizes[i] tasks. sizes[0] is the initial train
     size: drawn that large (`data.split: auto`, a plain NI split), or checked against a split's own list."""
     initial: int | None = Field(None, ge=1)
-    """Initial train tasks to draw (`data.split: auto`; a plain NI split draws a dev list as large);
-    default: sizes[0], else chunk (an NI split: an eleventh of its train tasks)."""
+    """Initial train tasks: drawn (`data.split: auto`; a plain NI split draws a dev list as large) or
+    checked against a split directory's own list; default: sizes[0], else chunk (an NI split: an
+    eleventh of its train tasks)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -245,10 +245,12 @@ def _plan(cfg: Config, library: TaskLibrary) -> tuple[dict[int, PoolState], list
     pools = {seed: config_pool(library, cfg, seed) for seed in cfg.seeds}
     picks = cfg.rounds.picks(len(next(iter(pools.values())).train))
     sizes = cfg.rounds.sizes
+    key, initial = ("rounds.initial", cfg.rounds.initial) if cfg.rounds.initial is not None else \
+        ("rounds.sizes[0]", sizes[0] if sizes else None)
     for seed, pool in pools.items():
-        if sizes and len(pool.train) != sizes[0]:
-            raise ConfigError(f"rounds.sizes[0] is {sizes[0]} but the initial train list of split "
-                              f"{cfg.data.split!r} has {len(pool.train)} tasks; make rounds.sizes start at {len(pool.train)}")
+        if initial is not None and len(pool.train) != initial:
+            raise ConfigError(f"{key} is {initial} but the initial train list of split {cfg.data.split!r} has "
+                              f"{len(pool.train)} tasks; make them agree")
         if sum(picks) > len(pool.remain):
             how = "rounds.sizes" if sizes else "rounds.count × rounds.chunk"
             raise ConfigError(f"{cfg.rounds.count} rounds pick {sum(picks)} tasks after round 0 ({how}), but the remain "
