@@ -114,6 +114,63 @@ def test_split_command_writes_the_reference_layout(capsys, tmp_path, ni_referenc
     assert len(other) == 68 and other != (out_dir / "init" / "train_tasks.txt").read_text().split()
 
 
+def _jsonl_pool(path, reverse=False):
+    rows = [{"instruction": f"Say the word {i}.", "input": "", "output": f"w{i}"} for i in range(20)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in (rows[::-1] if reverse else rows)))
+    return path
+
+
+def test_split_command_auto_draw_replays_as_the_config_draw(capsys, tmp_path):
+    from activeit.config import load_config
+    from activeit.pool import config_pool, initial_pool
+    from activeit.tasks import TaskLibrary
+
+    data = _jsonl_pool(tmp_path / "a" / "pool.jsonl")
+    code, out, err = run(capsys, "split", str(data), "--out", str(tmp_path / "s"), "--seed", "7", "--initial", "4",
+                         "--held-out", "3", "--dev", "2")
+    assert code == 0, err
+    assert "train: 4 tasks (" in out and "test: 3 tasks (" in out and "remain: 11 tasks (" in out
+    lib = TaskLibrary(data)
+    drawn = initial_pool(lib, "auto", seed=7, chunk=4, held_out=3, dev=2)
+    assert initial_pool(lib, tmp_path / "s", seed=0) == drawn
+    # the same records in another order: same names, same draw, same files
+    shuffled = _jsonl_pool(tmp_path / "b" / "pool.jsonl", reverse=True)
+    code, _, err = run(capsys, "split", str(shuffled), "--out", str(tmp_path / "s2"), "--seed", "7", "--initial", "4",
+                       "--held-out", "3", "--dev", "2")
+    assert code == 0, err
+    for name in ("train", "dev", "test", "remain"):
+        assert (tmp_path / "s" / "init" / f"{name}_tasks.txt").read_text() == \
+            (tmp_path / "s2" / "init" / f"{name}_tasks.txt").read_text()
+    # sizes and seed from a run config
+    config = tmp_path / "c.yaml"
+    config.write_text(f"seed: 3\ndata:\n  path: {data}\n  split: auto\n  held_out: 2\nrounds:\n  sizes: [5, 8]\n")
+    code, _, err = run(capsys, "split", "--config", str(config), "--out", str(tmp_path / "s3"))
+    assert code == 0, err
+    cfg = load_config(config)
+    assert initial_pool(lib, tmp_path / "s3", seed=0) == config_pool(lib, cfg)
+    code, out, err = run(capsys, "validate", str(config), "--set", f"data.split={tmp_path / 's3'}", "--set", "data.held_out=0")
+    assert code == 0 and "train tasks per round: 5 → 8" in out, err
+    code, _, err = run(capsys, "split", str(data), "--out", str(tmp_path / "s4"))
+    assert code == 2 and "needs --initial N" in err
+    code, _, err = run(capsys, "validate", str(config), "--set", "data.split=default", "--set", "data.held_out=0")
+    assert code == 2 and "use data.split: auto" in err
+
+
+def test_validate_auto_split(capsys, tmp_path):
+    data = _jsonl_pool(tmp_path / "pool.jsonl")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data:\n  path: {data}\n  split: auto\n  held_out: 4\nrounds:\n  sizes: [2, 4, 8]\n")
+    code, out, err = run(capsys, "validate", str(config))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "split: auto (drawn from all tasks with the seed)" in lines
+    assert "round-0 pool (seed 42), train tasks per round: 2 → 4 → 8:" in lines
+    assert any(line.startswith("test: 4 tasks") for line in lines) and any(line.startswith("remain: 14 tasks") for line in lines)
+    code, _, err = run(capsys, "validate", str(config), "--set", "rounds.sizes=[2, 4, 18]")
+    assert code == 2 and "3 rounds pick 16 tasks after round 0 (rounds.sizes), but the remain pool of seed 42 has 14" in err
+
+
 def test_errors_have_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "activeit", "tasks", "list", str(tmp_path / "missing")],
                           capture_output=True, text=True)
@@ -150,6 +207,19 @@ def test_score_select_taskmap(capsys, tmp_path, tiny_causal_dir, tiny_yaml):
     assert code == 0 and (tmp_path / "map.png").stat().st_size > 10_000
     code, _, err = run(capsys, "taskmap", str(tmp_path / "nope.json"))
     assert code == 2 and "scores file not found" in err
+
+
+def test_score_a_jsonl_pool_warns_about_identical_prompts(capsys, tmp_path, tiny_causal_dir, tiny_yaml):
+    data = _jsonl_pool(tmp_path / "pool.jsonl")
+    config = tiny_yaml(tmp_path, tiny_causal_dir, data={"path": str(data), "split": "auto", "held_out": 2},
+                       rounds={"sizes": [2, 4]})
+    code, out, err = run(capsys, "score", str(config), "--out", str(tmp_path / "s"), "--set", "scoring.drop_rate=0")
+    assert code == 0, err
+    table = json.loads((tmp_path / "s" / "tasks.json").read_text())["tasks"]
+    assert len(table) == 20 - 2 - 2 and all(t["identical_perturbations"] == 2 for t in table.values())
+    assert "warning: 32 of 32 perturbed prompts (100%, in 16 of 16 tasks) are identical to the original prompt" in err
+    code, _, err = run(capsys, "score", str(config), "--out", str(tmp_path / "s2"), "--set", "scoring.drop_rate=0.9")
+    assert code == 0 and "identical" not in err
 
 
 def test_run_status_report(capsys, tmp_path, tiny_causal_dir, tiny_yaml):

@@ -94,3 +94,43 @@ def test_every_shipped_config_loads_and_opens_with_its_command(path):
 def test_configs_symlink_points_at_package_configs():
     root = Path(__file__).resolve().parents[1]
     assert sorted(p.name for p in (root / "configs").glob("*.yaml")) == sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def test_rounds_sizes_set_count_and_picks():
+    from activeit.config import RoundsConfig
+
+    rounds = RoundsConfig(sizes=[1000, 2000, 4000, 8000, 16000])
+    assert rounds.count == 5 and rounds.initial_size() == 1000
+    assert rounds.picks(1000) == [1000, 2000, 4000, 8000]
+    assert RoundsConfig(count=3, chunk=4).picks(9) == [4, 4] and RoundsConfig(count=3).picks(9) == [9, 9]
+    assert RoundsConfig(count=1).picks(9) == [] and RoundsConfig(count=3, initial=5).initial_size() == 5
+    assert RoundsConfig(sizes=[4, 8, 12], count=3, initial=4).picks(4) == [4, 4]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("rounds:\n  sizes: [4, 8]\n  chunk: 2\n", "not both"),
+        ("rounds:\n  sizes: [4, 4, 8]\n", "strictly increasing"),
+        ("rounds:\n  sizes: []\n", "strictly increasing"),
+        ("rounds:\n  sizes: [0, 4]\n", "strictly increasing"),
+        ("rounds:\n  sizes: [4, 8]\n  count: 3\n", "rounds.count is 3 but rounds.sizes gives 2 rounds"),
+        ("rounds:\n  sizes: [4, 8]\n  initial: 3\n", r"rounds.initial \(3\) must equal rounds.sizes\[0\] \(4\)"),
+        ("data:\n  held_out: 5\n", "data.held_out and data.dev are drawn only with data.split: auto"),
+        ("data:\n  split: x\n  dev: 5\n", "split 'x' gives its own dev and test lists"),
+    ],
+)
+def test_rounds_and_auto_split_errors(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_sizes_round_trip_through_the_saved_config(tmp_path):
+    cfg = load_config(write(tmp_path, "data:\n  split: auto\n  held_out: 3\nrounds:\n  sizes: [4, 8, 12]\n"))
+    assert load_config(write(tmp_path, cfg.to_yaml())) == cfg
+    assert load_config(None, ["rounds.sizes=[2, 3]"]).rounds.count == 2
+
+
+def test_new_scoring_options_default_to_the_reference():
+    s = Config().scoring
+    assert s.perturb_input is False and s.redraw_identical == 0

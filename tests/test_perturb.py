@@ -180,3 +180,57 @@ def test_round_index_redraws_perturbations_deterministically():
     assert r1[0] == perturbations(t, k=5, rate=0.4, seed=11, round_index=2)[0]
     # without a round the draws are the per-task ones of every round
     assert perturbations(t, k=5, rate=0.4, seed=11) != r1
+
+
+def one_instance_task(definition="Say the word", text="the quick brown fox"):
+    return Task(name="pool-abc", definition=definition, positive_examples=[], negative_examples=[], categories=[],
+                instances=[Instance("pool-abc-0", text, ("fox",))], kind="gen")
+
+
+def _identical_share(variants, task):
+    return sum(v.definition == task.definition and v.input_of(task.instances[0]) == task.instances[0].input
+               for v in variants[1:]) / (len(variants) - 1)
+
+
+def test_three_word_instruction_is_often_left_whole_and_redraws_fix_it():
+    """P(no word of 3 dropped at rate 0.2) = 0.8^3 = 0.512; each redraw multiplies the share by 0.512 again."""
+    t = one_instance_task()
+    k = 2000
+    plain = perturbations(t, k=k, rate=0.2, target="definition", seed=3)
+    assert abs(_identical_share(plain, t) - 0.512) < 0.035
+    once = perturbations(t, k=k, rate=0.2, target="definition", seed=3, redraw_identical=1)
+    assert abs(_identical_share(once, t) - 0.512 ** 2) < 0.035
+    thrice = perturbations(t, k=k, rate=0.2, target="definition", seed=3, redraw_identical=3)
+    assert abs(_identical_share(thrice, t) - 0.512 ** 4) < 0.02
+    assert thrice == perturbations(t, k=k, rate=0.2, target="definition", seed=3, redraw_identical=3)
+    # a draw that already changed the text is kept: attempt 0 is the reference's draw
+    for a, b in zip(plain[1:], thrice[1:]):
+        if a.definition != t.definition:
+            assert b == a and b.attempt == 0
+        else:
+            assert b.attempt > 0 or b.definition == t.definition
+    assert perturbations(t, k=5, rate=0.0, target="definition", seed=3, redraw_identical=2)[1].attempt == 2
+
+
+def test_redraw_of_examples_target():
+    t = make_task()
+    variants = perturbations(t, k=200, rate=0.2, target="examples", seed=1, redraw_identical=5)
+    assert sum(v.examples == variants[0].examples for v in variants[1:]) < 3
+
+
+def test_perturb_input_drops_words_of_each_scored_input():
+    t = one_instance_task()
+    inst = t.instances[0]
+    plain = perturbations(t, k=50, rate=0.5, target="definition", seed=2)
+    with_input = perturbations(t, k=50, rate=0.5, target="definition", seed=2, instances=t.instances)
+    assert with_input[0].input_of(inst) == inst.input
+    assert [v.definition for v in with_input] == [v.definition for v in plain]
+    assert {v.input_of(inst) for v in with_input[1:]} - {inst.input}
+    for v in with_input[1:]:
+        assert set(v.input_of(inst).split()) <= set(inst.input.split())
+    assert all(v.input_of(inst) == inst.input for v in plain)
+    # redrawn only when definition and input are both left whole: P = 0.5^3 * 0.5^4
+    redrawn = perturbations(t, k=400, rate=0.5, target="definition", seed=2, instances=t.instances, redraw_identical=1)
+    first = perturbations(t, k=400, rate=0.5, target="definition", seed=2, instances=t.instances)
+    for a, b in zip(first[1:], redrawn[1:]):
+        assert (b.attempt == 1) == (a.definition == t.definition and a.input_of(inst) == inst.input)

@@ -158,3 +158,94 @@ def test_kill_anywhere_and_resume_equals_straight_run(tmp_path, tiny_causal_dir,
     assert _summary(killed) == _summary(straight)
     assert not list(killed.rglob(".*.tmp"))
     assert load_config(killed / "config.yaml") == load_config(straight / "config.yaml")
+
+
+def instruction_pool(path, n=30):
+    words = ["red", "blue", "green", "cold", "warm", "fast", "slow", "big", "small", "new"]
+    rows = [{"instruction": f"Say the word {words[i % 10]} {i // 10} times.", "input": "" if i % 3 else f"now {i}",
+             "output": f"{words[i % 10]} {i}"} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_jsonl_pool_auto_split_growing_rounds(tmp_path, tiny_causal_dir):
+    """The paper's Self-Instruct setting in small: one-instance tasks, an auto split, growing train sizes."""
+    pool = instruction_pool(tmp_path / "pool.jsonl")
+    data = tiny_config(tiny_causal_dir, pool, rounds__chunk=None, rounds__count=None, rounds__sizes=[4, 8, 12],
+                       data__split="auto", data__held_out=3, experiment__strategies=["random", "high_prompt_uncertainty"],
+                       scoring__redraw_identical=2, scoring__perturb_input=True, training__instances_per_task=1,
+                       evaluation__max_new_tokens=2, scoring__max_new_tokens=2)
+    root = run_experiment(cfg_of(data), tmp_path / "run", progress=False, echo=quiet)
+    write_report(root)
+    rows = json.loads((root / "summary.json").read_text())["rounds"]
+    assert sorted((r["strategy"], r["round"], r["n_train_tasks"]) for r in rows) == sorted(
+        (s, i, n) for s in ("random", "high_prompt_uncertainty") for i, n in enumerate([4, 8, 12]))
+    for strategy in ("random", "high_prompt_uncertainty"):
+        assert len((root / "seed_1" / strategy / "round_0" / "picked.txt").read_text().split()) == 4
+        assert len((root / "seed_1" / strategy / "round_2" / "train_tasks.txt").read_text().split()) == 12
+    metrics = json.loads((root / "seed_1" / "round_0" / "metrics.json").read_text())
+    assert set(metrics) == {"test"} and metrics["test"]["n_tasks"] == 3
+    scores = json.loads((root / "seed_1" / "round_0" / "scores" / "tasks.json").read_text())["tasks"]
+    assert len(scores) == 30 - 4 - 3 and all(s["identical_perturbations"] is not None for s in scores.values())
+
+
+def test_no_held_out_set_still_runs(tmp_path, tiny_causal_dir):
+    pool = instruction_pool(tmp_path / "pool.jsonl", n=8)
+    data = tiny_config(tiny_causal_dir, pool, rounds__chunk=None, rounds__count=None, rounds__sizes=[2, 3],
+                       data__split="auto", experiment__strategies=["random"], training__instances_per_task=1,
+                       evaluation__max_new_tokens=2)
+    root = run_experiment(cfg_of(data), tmp_path / "run", progress=False, echo=quiet)
+    write_report(root)
+    assert json.loads((root / "round_1" / "metrics.json").read_text()) == {}
+    assert len((root / "round_1" / "train_tasks.txt").read_text().split()) == 3
+    assert (root / "report" / "summary.md").is_file()
+
+
+def test_pool_too_small_for_the_rounds_is_refused_before_any_work(tmp_path, tiny_causal_dir, ni_mini):
+    from activeit.errors import ConfigError
+
+    pool = instruction_pool(tmp_path / "pool.jsonl", n=10)
+    data = tiny_config(tiny_causal_dir, pool, rounds__chunk=None, rounds__count=None, rounds__sizes=[4, 8, 12],
+                       data__split="auto", data__held_out=1)
+    with pytest.raises(ConfigError, match=r"3 rounds pick 8 tasks after round 0 \(rounds.sizes\), but the remain pool "
+                                          r"of seed 1 has 5"):
+        run_experiment(cfg_of(data), tmp_path / "run", progress=False, echo=quiet)
+    assert not (tmp_path / "run").exists()
+    chunky = tiny_config(tiny_causal_dir, ni_mini, rounds__count=9)
+    with pytest.raises(ConfigError, match=r"9 rounds pick 16 tasks .*rounds.count × rounds.chunk.* has 14"):
+        run_experiment(cfg_of(chunky), tmp_path / "run", progress=False, echo=quiet)
+    given = tiny_config(tiny_causal_dir, ni_mini, rounds__chunk=None, rounds__count=None, rounds__sizes=[3, 5])
+    # a plain NI split draws sizes[0] initial train (and as many dev) tasks
+    from activeit.pipeline import check_config
+
+    assert "round-0 pool (seed 1), train tasks per round: 3 → 5:" in check_config(cfg_of(given))
+    split = tmp_path / "split"
+    split.mkdir()
+    names = sorted(p.stem for p in (ni_mini / "tasks").glob("*.json"))
+    for part, listed in (("train", names[:2]), ("dev", names[2:4]), ("test", names[4:6]), ("remain", names[6:])):
+        (split / f"{part}_tasks.txt").write_text("".join(n + "\n" for n in listed))
+    given["data"]["split"] = str(split)
+    with pytest.raises(ConfigError, match=r"rounds.sizes\[0\] is 3 but the initial train list of split .* has 2 tasks"):
+        check_config(cfg_of(given))
+    given["rounds"]["initial"] = 3
+    with pytest.raises(ConfigError, match=r"rounds.initial is 3 but the initial train list"):
+        check_config(cfg_of(given))
+
+
+def test_replay_lists_must_grow_by_each_rounds_pick(tmp_path):
+    from activeit.pool import initial_pool
+    from activeit.replay import plan_replay
+    from activeit.tasks import TaskLibrary
+
+    library = TaskLibrary(instruction_pool(tmp_path / "pool.jsonl", n=12))
+    pool = initial_pool(library, "auto", seed=0, chunk=2)
+    lists = tmp_path / "lists"
+    grown = [list(pool.train), list(pool.train) + list(pool.remain[:2]), list(pool.train) + list(pool.remain[:5])]
+    for i, names in enumerate(grown):
+        (lists / f"random_{i}").mkdir(parents=True)
+        (lists / f"random_{i}" / "train_tasks.txt").write_text("".join(n + "\n" for n in names))
+    replay = plan_replay(lists, "random", 3, pool, [2, 3], library)
+    assert replay.picked(1) == tuple(pool.remain[2:5])
+    with pytest.raises(RunStateError, match=r"random_2/train_tasks.txt: round 2 must extend round 1's 4 tasks by 4 "
+                                            r"\(rounds.chunk or rounds.sizes\), but it has 7 and adds 3 tasks"):
+        plan_replay(lists, "random", 3, pool, [2, 4], library)

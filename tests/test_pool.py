@@ -192,3 +192,75 @@ def test_write_reference_split_round_trips(ni_reference, tmp_path):
         assert _lines(tmp_path / "mine" / "init" / f"{name}_tasks.txt") == \
             _lines(REFERENCE_SPLITS / REF / "init" / f"{name}_tasks.txt"), name
     assert initial_pool(lib, tmp_path / "mine", seed=0) == state
+
+
+def write_pool(path, n=30, reverse=False):
+    import json
+
+    rows = [{"instruction": f"Write the word number {i}.", "input": "", "output": f"word {i}"} for i in range(n)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in (rows[::-1] if reverse else rows)))
+    return path
+
+
+def test_auto_split_draw_by_hand():
+    from activeit.pool import draw_auto_split
+    from activeit.rng import make_rng
+
+    names = [f"t{i}" for i in range(10)]
+    order = make_rng(4, "auto-split").permutation(10)
+    shuffled = [sorted(names)[i] for i in order]
+    state = draw_auto_split(names[::-1], seed=4, initial=3, held_out=2, dev=1)
+    assert state == PoolState(train=tuple(shuffled[3:6]), dev=(shuffled[2],), test=tuple(shuffled[:2]),
+                              remain=tuple(shuffled[6:]))
+    # the test set stays when the initial size changes
+    assert draw_auto_split(names, seed=4, initial=5, held_out=2).test == state.test
+    with pytest.raises(TaskFormatError, match="10 tasks cannot give 2 held-out, 1 dev and 8 initial"):
+        draw_auto_split(names, seed=4, initial=8, held_out=2, dev=1)
+
+
+def test_auto_split_of_a_jsonl_pool_ignores_record_order(tmp_path):
+    forward = TaskLibrary(write_pool(tmp_path / "a" / "pool.jsonl"))
+    backward = TaskLibrary(write_pool(tmp_path / "b" / "pool.jsonl", reverse=True))
+    assert forward.names() == backward.names()
+    pool = initial_pool(forward, "auto", seed=3, chunk=4, held_out=5, dev=2)
+    assert pool == initial_pool(backward, "auto", seed=3, chunk=4, held_out=5, dev=2)
+    assert (len(pool.train), len(pool.dev), len(pool.test), len(pool.remain)) == (4, 2, 5, 19)
+    assert pool != initial_pool(forward, "auto", seed=4, chunk=4, held_out=5, dev=2)
+    with pytest.raises(TaskFormatError, match="needs the initial train size: set rounds.initial"):
+        initial_pool(forward, "auto", seed=3)
+
+
+def test_auto_split_replayed_from_files_equals_the_draw(tmp_path):
+    lib = TaskLibrary(write_pool(tmp_path / "pool.jsonl"))
+    drawn = initial_pool(lib, "auto", seed=3, chunk=4, held_out=5)
+    drawn.save(tmp_path / "split" / "init")
+    assert initial_pool(lib, tmp_path / "split", seed=99) == drawn
+
+
+def test_jsonl_or_flat_directory_with_a_named_split_says_use_auto(tmp_path, ni_mini):
+    import shutil
+
+    lib = TaskLibrary(write_pool(tmp_path / "pool.jsonl"))
+    with pytest.raises(TaskFormatError, match=r"split 'default': .*pool.jsonl is an instruction dataset without split "
+                                              r"files; use data.split: auto"):
+        initial_pool(lib, "default", seed=0)
+    (tmp_path / "flat").mkdir()
+    for path in sorted((ni_mini / "tasks").glob("*.json"))[:6]:
+        shutil.copy(path, tmp_path / "flat")
+    flat = TaskLibrary(tmp_path / "flat")
+    with pytest.raises(TaskFormatError, match="has no splits/; use data.split: auto"):
+        initial_pool(flat, "default", seed=0)
+    assert len(initial_pool(flat, "auto", seed=0, chunk=2, dev=1).remain) == 3
+
+
+def test_config_pool_draws_auto_with_rounds_sizes(tmp_path):
+    from activeit.config import config_from_dict
+    from activeit.pool import config_pool
+
+    path = write_pool(tmp_path / "pool.jsonl")
+    cfg = config_from_dict({"data": {"path": str(path), "split": "auto", "held_out": 3},
+                            "rounds": {"sizes": [4, 8, 12]}, "seed": 5})
+    pool = config_pool(TaskLibrary(path), cfg)
+    assert (len(pool.train), len(pool.test), len(pool.dev), len(pool.remain)) == (4, 3, 0, 23)
+    assert pool == initial_pool(TaskLibrary(path), "auto", seed=5, chunk=4, held_out=3)

@@ -398,3 +398,66 @@ def test_a_registered_scorer_runs_and_a_strategy_selects_on_it(tmp_path, tiny_ca
     finally:
         SCORERS.pop("gold_likelihood", None)
         STRATEGIES.pop("high_gold", None)
+
+
+def test_identical_perturbations_counted_from_records_and_warned():
+    from activeit.scores import identical_warning
+
+    cfg = load_config(None)
+    records = _records("t1", P) + _records("t2", [[0.9, 0.9, 0.9]])
+    for r in records:
+        r["identical"] = r["task"] == "t2" and r["perturbation"] > 0 or (r["instance_id"], r["perturbation"]) == ("i0", 2)
+    scores = task_scores_from_records(records, cfg.scoring)
+    assert (scores["t1"].identical_perturbations, scores["t2"].identical_perturbations) == (1, 2)
+    # 3 of 6 perturbed prompts
+    assert identical_warning(scores) == (
+        "warning: 3 of 6 perturbed prompts (50%, in 2 of 2 tasks) are identical to the original prompt; consider "
+        "scoring.redraw_identical, scoring.perturb_input or a higher scoring.drop_rate")
+    for r in records:
+        r["identical"] = False
+    assert identical_warning(task_scores_from_records(records, cfg.scoring)) is None
+    for r in records:
+        del r["identical"]
+    assert task_scores_from_records(records, cfg.scoring)["t1"].identical_perturbations is None
+
+
+def _short_pool(tmp_path):
+    rows = [{"instruction": f"Say {w} now", "input": f"the {w} word here", "output": w} for w in ("red", "blue", "green")]
+    path = tmp_path / "short.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return TaskLibrary(path)
+
+
+def test_one_instance_tasks_flag_identical_prompts(tmp_path, tiny_causal_dir, tiny_lm):
+    lib = _short_pool(tmp_path)
+    names = lib.names()
+    cfg = _cfg(tmp_path, tiny_causal_dir, "scoring.perturbations=8", "scoring.target=definition")
+    scores = score_tasks(tiny_lm, lib, names, cfg, tmp_path / "s", progress=False)
+    records = [r for r in read_jsonl(tmp_path / "s" / "records.jsonl") if r["purpose"] == "prompt_uncertainty"]
+    first = {r["task"]: r["prompt"] for r in records if r["perturbation"] == 0}
+    for r in records:
+        assert r["identical"] == (r["perturbation"] > 0 and r["prompt"] == first[r["task"]])
+    for name in names:
+        assert scores[name].n == 1
+        assert scores[name].identical_perturbations == sum(r["identical"] for r in records if r["task"] == name)
+    assert sum(s.identical_perturbations for s in scores.values()) > 0  # 3 words at 0.2: about half
+    table, _ = read_task_scores(tmp_path / "s" / "tasks.json")
+    assert {n: t.identical_perturbations for n, t in table.items()} == {n: s.identical_perturbations
+                                                                          for n, s in scores.items()}
+    redrawn = score_tasks(tiny_lm, lib, names, load_config(None, [*_overrides(cfg), "scoring.redraw_identical=6"]),
+                          tmp_path / "r", progress=False)
+    assert sum(s.identical_perturbations for s in redrawn.values()) < sum(s.identical_perturbations
+                                                                          for s in scores.values())
+    with_input = score_tasks(tiny_lm, lib, names, load_config(None, [*_overrides(cfg), "scoring.perturb_input=true",
+                                                                     "scoring.drop_rate=0.5"]),
+                             tmp_path / "i", progress=False)
+    inputs = [r["prompt"] for r in read_jsonl(tmp_path / "i" / "records.jsonl") if r["perturbation"] > 0]
+    assert any("the red word here" not in p and "Say red now" in p for p in inputs if "red" in p)
+    assert all(s.identical_perturbations is not None for s in with_input.values())
+
+
+def _overrides(cfg):
+    s = cfg.scoring
+    return [f"model.name={cfg.model.name}", "model.dtype=float32", f"scoring.instances={s.instances}",
+            f"scoring.perturbations={s.perturbations}", f"scoring.max_new_tokens={s.max_new_tokens}",
+            f"scoring.target={s.target}", "prompt.max_source_length=256", f"seed={cfg.seed}"]

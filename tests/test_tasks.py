@@ -1,3 +1,4 @@
+import hashlib
 import json
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from activeit.errors import TaskFormatError
 from activeit.tasks import (
     TaskLibrary,
     check_task_name,
+    content_name,
     infer_kind,
     load_instruction_dataset,
     load_metadata,
@@ -195,13 +197,51 @@ def test_instruction_dataset_jsonl(tmp_path):
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     tasks = load_instruction_dataset(path)
-    assert [t.name for t in tasks] == ["alpaca-0", "alpaca-1", "alpaca-2"]
+    names = [content_name("alpaca", r["instruction"], r["input"], r["output"]) for r in rows]
+    assert [t.name for t in tasks] == names
+    assert names[0] == "alpaca-" + hashlib.sha1(json.dumps(["Give the opposite of the word.", "hot", "cold"])
+                                                .encode()).hexdigest()[:10]
     assert tasks[0].definition == "Give the opposite of the word."
     assert tasks[0].instances[0].input == "hot" and tasks[0].instances[0].outputs == ("cold",)
+    assert tasks[0].instances[0].id == names[0] + "-0"
     assert tasks[1].kind == "cls" and tasks[0].kind == "gen"
     lib = TaskLibrary(path)
-    assert lib.names() == ["alpaca-0", "alpaca-1", "alpaca-2"]
-    assert lib.load("alpaca-2").instances[0].outputs == ("Waves...",)
+    assert lib.names() == sorted(names)
+    assert lib.load(names[2]).instances[0].outputs == ("Waves...",)
+
+
+def test_instruction_names_do_not_depend_on_record_order(tmp_path):
+    rows = [{"instruction": f"Say {w}.", "input": "", "output": w} for w in ("a", "b", "c")]
+    rows += [{"instruction": "Say a.", "input": "", "output": "a", "category": cat} for cat in ("x", "y")]
+    forward, backward = tmp_path / "f" / "pool.jsonl", tmp_path / "b" / "pool.jsonl"
+    for path, order in ((forward, rows), (backward, rows[::-1])):
+        path.parent.mkdir()
+        path.write_text("".join(json.dumps(r) + "\n" for r in order))
+    ours = {t.name: (t.definition, tuple(t.categories)) for t in load_instruction_dataset(forward)}
+    assert ours == {t.name: (t.definition, tuple(t.categories)) for t in load_instruction_dataset(backward)}
+    base = content_name("pool", "Say a.", "", "a")
+    assert {n for n in ours if n.startswith(base)} == {base, base + "-2", base + "-3"}
+
+
+def test_instruction_names_from_id_field(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    rows = [{"id": "seed_task_0", "instruction": "Say hi.", "output": "hi"},
+            {"id": 7, "instruction": "Say yo.", "output": "yo"},
+            {"id": "a/b ../c", "instruction": "Say no.", "output": "no"},
+            {"instruction": "Say ok.", "output": "ok"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    names = [t.name for t in load_instruction_dataset(path)]
+    assert names[:3] == ["seed_task_0", "7", "a_b___c"]
+    assert names[3] == content_name("ids", "Say ok.", "", "ok")
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + [{"id": "seed_task_0", "instruction": "x", "output": "y"}]))
+    with pytest.raises(TaskFormatError, match=r"record 0 and record 4: both are named 'seed_task_0'"):
+        load_instruction_dataset(path)
+    path.write_text(json.dumps({"id": [1], "instruction": "x", "output": "y"}) + "\n")
+    with pytest.raises(TaskFormatError, match="record 0: 'id' must be a string or an integer"):
+        load_instruction_dataset(path)
+    path.write_text(json.dumps({"id": " ", "instruction": "x", "output": "y"}) + "\n")
+    with pytest.raises(TaskFormatError, match="record 0: empty task name"):
+        load_instruction_dataset(path)
 
 
 def test_instruction_dataset_json_list_and_errors(tmp_path):

@@ -154,7 +154,7 @@ def score(
     An interrupted call resumes from the tasks already scored.
     """
     from activeit.pool import config_pool, read_task_list
-    from activeit.scores import score_tasks
+    from activeit.scores import identical_warning, score_tasks
     from activeit.strategies import scores_to_compute
     from activeit.tasks import TaskLibrary
 
@@ -166,6 +166,9 @@ def score(
     lm = _load_model(cfg, model)
     result = score_tasks(lm, library, names, cfg, out, compute=compute)
     _print_top(result)
+    warning = identical_warning(result)
+    if warning:
+        typer.echo(warning, err=True)
     typer.echo(f"wrote {out / 'records.jsonl'} and {out / 'tasks.json'}")
 
 
@@ -201,7 +204,7 @@ def select(
     scores: Annotated[Path, typer.Option("--scores", help="tasks.json written by `activeit score`.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the picked names here (one a line).")] = None,
     set_: SetOpt = None,
-    k: Annotated[Optional[int], typer.Option("-k", help="How many tasks (default: rounds.chunk, else the initial train size).")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="How many tasks (default: round 0's pick: rounds.sizes[1] - sizes[0], rounds.chunk, else the initial train size).")] = None,
 ) -> None:
     """Pick tasks from a scored pool with the config's strategy (and cls/gen ratio)."""
     from activeit.pool import config_pool, write_task_list
@@ -212,6 +215,8 @@ def select(
     cfg = _load(config, set_)
     table, _ = read_task_scores(scores)
     check_scores_available(cfg.strategy.name, table.values())
+    if k is None and cfg.rounds.sizes and len(cfg.rounds.sizes) > 1:
+        k = cfg.rounds.sizes[1] - cfg.rounds.sizes[0]
     if k is None:
         k = cfg.rounds.chunk or len(config_pool(TaskLibrary(cfg.data.path, metadata=cfg.data.metadata), cfg).train)
     picked = select_for_round(cfg.strategy, cfg.strategy.name, list(table.values()), table, k, cfg.seed, 0)
@@ -316,28 +321,60 @@ def metrics_command(
 
 @app.command()
 def split(
-    data: Annotated[str, typer.Argument(help="NI checkout (tasks/ + splits/) or task directory.")],
     out: Annotated[Path, typer.Option("--out", help="Directory to write (OUT/init/*_tasks.txt); must not hold a split yet.")],
-    seed: Annotated[int, typer.Option("--seed", help="Python `random` seed, as the reference's write_TLAL_split (the paper: 10, 20, 30, 40, 50).")] = 10,
-    from_split: Annotated[str, typer.Option("--from", help="Split to draw from: a name under DATA/splits/ or a directory with train/test/excluded_tasks.txt.")] = "default",
+    data: Annotated[Optional[str], typer.Argument(help="NI checkout (tasks/ + splits/), task directory or JSONL/JSON instruction dataset (default: the --config's data.path).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the draw (default: the --config's seed, else 10; NI: Python `random` as the reference's write_TLAL_split, the paper used 10, 20, 30, 40, 50).")] = None,
+    from_split: Annotated[Optional[str], typer.Option("--from", help="Split to draw from: a name under DATA/splits/, a directory with train/test/excluded_tasks.txt, or `auto` (all tasks; the default for data without splits/).")] = None,
     metadata: Annotated[Optional[Path], typer.Option("--metadata", help="Task kinds for the balanced dev set: the reference's task_metadata.json or a TSV (default: inferred).")] = None,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="The reference's `chunks`: the pool is cut into ROUNDS + 1 parts of train//(ROUNDS+1) tasks.")] = 10,
-    balance_dev: Annotated[bool, typer.Option("--balance-dev/--no-balance-dev", help="Half cls, half gen dev tasks (the paper's splits).")] = True,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="NI: the reference's `chunks`: the pool is cut into ROUNDS + 1 parts of train//(ROUNDS+1) tasks.")] = 10,
+    balance_dev: Annotated[bool, typer.Option("--balance-dev/--no-balance-dev", help="NI: half cls, half gen dev tasks (the paper's splits).")] = True,
+    initial: Annotated[Optional[int], typer.Option("--initial", min=1, help="auto: initial train tasks (default: the --config's rounds.initial / sizes[0] / chunk).")] = None,
+    held_out: Annotated[Optional[int], typer.Option("--held-out", min=0, help="auto: held-out test tasks (default: the --config's data.held_out, else 0).")] = None,
+    dev: Annotated[Optional[int], typer.Option("--dev", min=0, help="auto: dev tasks (default: the --config's data.dev, else 0).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Take data path, metadata, seed and sizes from this run config.")] = None,
+    set_: SetOpt = None,
 ) -> None:
-    """Draw a new task pool in the reference layout, to share and replay.
+    """Draw a new task pool in the reference layout, to share and replay as `data.split: OUT`.
 
-    Exactly the reference notebook's write_TLAL_split: the initial train list, a cls/gen-balanced
-    dev set, and the remain pool, each a chunk of the train split; dev_tasks.txt and
-    test_tasks.txt both list the test tasks followed by the dev tasks, as in the paper's files.
-    Use it as `data.split: OUT`.
+    An NI split (DATA/splits/): exactly the reference notebook's write_TLAL_split: the initial train
+    list, a cls/gen-balanced dev set, and the remain pool, each a chunk of the train split;
+    dev_tasks.txt and test_tasks.txt both list the test tasks followed by the dev tasks, as in the
+    paper's files. `auto` (an instruction dataset, or data without splits/): the draw of
+    `data.split: auto` with the same seed and sizes, so the files replay that run's lists.
     """
-    from activeit.pool import LISTS, pool_lines, write_reference_split
+    from activeit.config import AUTO_SPLIT
+    from activeit.errors import ConfigError
+    from activeit.pool import LISTS, auto_pool, pool_lines, write_reference_split
     from activeit.tasks import TaskLibrary
 
+    cfg = _load(config, set_) if config is not None else None
+    if data is None:
+        if cfg is None:
+            raise ConfigError("activeit split: give DATA or --config")
+        data = cfg.data.path
+    if metadata is None and cfg is not None and cfg.data.metadata:
+        metadata = Path(cfg.data.metadata)
     if any((out / "init" / f"{name}_tasks.txt").exists() for name in LISTS):
         raise typer.BadParameter(f"{out / 'init'} already holds a split; choose another --out", param_hint="--out")
     library = TaskLibrary(data, metadata=metadata, cache_size=0)
-    state = write_reference_split(out, library, from_split, seed, rounds, balance_dev)
+    if from_split is None:
+        from_split = "default" if (library.root / "splits").is_dir() else AUTO_SPLIT
+    seed = seed if seed is not None else cfg.seed if cfg is not None else 10
+    if from_split == AUTO_SPLIT:
+        if initial is None and cfg is not None:
+            initial = cfg.rounds.initial_size()
+        if initial is None:
+            raise ConfigError("activeit split: an auto draw needs --initial N (or a --config with rounds.initial, "
+                              "rounds.sizes or rounds.chunk)")
+        state = auto_pool(library, seed, initial,
+                          held_out if held_out is not None else cfg.data.held_out if cfg is not None else 0,
+                          dev if dev is not None else cfg.data.dev if cfg is not None else 0)
+        state.save(out / "init")
+    else:
+        if initial is not None or held_out is not None or dev is not None:
+            raise ConfigError(f"activeit split: --initial, --held-out and --dev are for an auto draw; split "
+                              f"{from_split!r} draws its initial train and dev lists as the reference does (--rounds)")
+        state = write_reference_split(out, library, from_split, seed, rounds, balance_dev)
     for line in pool_lines(state, library):
         typer.echo(line)
     typer.echo(f"kinds: {library.kinds_source}")

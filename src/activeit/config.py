@@ -18,6 +18,10 @@ from activeit.errors import ConfigError
 from activeit.metrics import FLAT_METRICS
 
 
+AUTO_SPLIT = "auto"
+"""`data.split` that draws the lists from the data itself."""
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -27,13 +31,27 @@ class DataConfig(Section):
     """An NI-style directory (`tasks/`, `splits/`), a flat task directory, a JSONL/JSON
     instruction dataset, or `bundled:demo`."""
     split: str = "default"
-    """A split name under `<path>/splits/` or a split directory (reference `init/` layout or NI lists)."""
+    """A split name under `<path>/splits/`, a split directory (reference `init/` layout or NI lists), or
+    `auto`: draw the lists with the seed from every task of the data (for a JSONL/JSON instruction
+    dataset or a task directory without `splits/`): `held_out` test tasks, `dev` dev tasks,
+    `rounds.initial` initial train tasks, the rest is the pool. `activeit split` writes such a draw."""
+    held_out: int = Field(0, ge=0)
+    """`split: auto`: tasks held out as the test set (evaluated every round, never trained on)."""
+    dev: int = Field(0, ge=0)
+    """`split: auto`: tasks drawn as the dev set (best-checkpoint selection); 0: keep the last checkpoint."""
     metadata: str | None = None
     """TSV/JSON with per-task `kind` / `categories`, or the reference's `task_metadata.json`
     (cls iff `DefHasLabel` is `ExactMentioned`); every task used must be in it. Default: infer kinds."""
     test_tasks: str | None = None
     """Where a split's dev and test lists overlap (the reference's files), the tasks of this list
     are test and the rest dev. Default: `<path>/splits/default/test_tasks.txt` (NI's official list)."""
+
+    @model_validator(mode="after")
+    def _auto_only(self) -> DataConfig:
+        if self.split != AUTO_SPLIT and (self.held_out or self.dev):
+            raise ValueError(f"data.held_out and data.dev are drawn only with data.split: {AUTO_SPLIT}; the split "
+                             f"{self.split!r} gives its own dev and test lists")
+        return self
 
 
 class ModelConfig(Section):
@@ -64,6 +82,13 @@ class ScoringConfig(Section):
     """K: perturbed prompts per task (plus the original)."""
     drop_rate: float = Field(0.2, ge=0.0, le=1.0)
     target: Literal["definition", "examples", "both"] = "both"
+    perturb_input: bool = False
+    """Also drop words of the scored instance's input in each perturbed prompt (an instruction dataset's
+    task has one instance, so its short instruction is often all there is to perturb); false: the reference."""
+    redraw_identical: int = Field(0, ge=0)
+    """Draw a perturbation again, up to this many times, while its texts equal the original prompt's
+    (a 3-word instruction at drop rate 0.2 is left whole 51% of the time); deterministic with the seed.
+    0: keep identical perturbations (the reference). Records flag identical prompts either way."""
     label: Literal["predicted", "gold"] = "predicted"
     mask: bool = False
     absolute: bool = True
@@ -201,8 +226,56 @@ class EvaluationConfig(Section):
 
 class RoundsConfig(Section):
     count: int = Field(5, ge=1)
+    """Rounds; each trains and evaluates, all but the last score and pick. With `sizes`: len(sizes)."""
     chunk: int | None = Field(None, ge=1)
-    """Tasks picked a round; default: the number of initial train tasks."""
+    """Tasks picked a round; default: the number of initial train tasks. Not together with `sizes`."""
+    sizes: list[int] | None = None
+    """Total train tasks of each round, strictly increasing, e.g. [1000, 2000, 4000, 8000, 16000] (the
+    paper's Self-Instruct run): round i picks sizes[i+1] - sizes[i] tasks. sizes[0] is the initial train
+    size: drawn that large (`data.split: auto`, a plain NI split), or checked against a split's own list."""
+    initial: int | None = Field(None, ge=1)
+    """Initial train tasks: drawn (`data.split: auto`; a plain NI split draws a dev list as large) or
+    checked against a split directory's own list; default: sizes[0], else chunk (an NI split: an
+    eleventh of its train tasks)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_from_sizes(cls, data: Any) -> Any:
+        sizes = data.get("sizes") if isinstance(data, dict) else None
+        if isinstance(sizes, list) and sizes and data.get("count") is None:
+            data = {**data, "count": len(sizes)}
+        return data
+
+    @model_validator(mode="after")
+    def _sizes(self) -> RoundsConfig:
+        if self.sizes is None:
+            return self
+        if self.chunk is not None:
+            raise ValueError("give rounds.chunk (the same pick every round) or rounds.sizes (train size per round), "
+                             "not both")
+        if not self.sizes or self.sizes[0] < 1 or any(b <= a for a, b in zip(self.sizes, self.sizes[1:])):
+            raise ValueError(f"rounds.sizes must be strictly increasing positive train sizes, got {self.sizes}")
+        if self.count != len(self.sizes):
+            raise ValueError(f"rounds.count is {self.count} but rounds.sizes gives {len(self.sizes)} rounds; "
+                             f"drop rounds.count (it defaults to len(sizes)) or make them agree")
+        if self.initial is not None and self.initial != self.sizes[0]:
+            raise ValueError(f"rounds.initial ({self.initial}) must equal rounds.sizes[0] ({self.sizes[0]}), "
+                             f"the round-0 train size; drop one")
+        return self
+
+    def initial_size(self) -> int | None:
+        """The initial train size a drawn split takes (None: the split's own default)."""
+        if self.initial is not None:
+            return self.initial
+        if self.sizes:
+            return self.sizes[0]
+        return self.chunk
+
+    def picks(self, n_initial: int) -> list[int]:
+        """Tasks picked after each round but the last (`n_initial`: the split's initial train size)."""
+        if self.sizes:
+            return [b - a for a, b in zip(self.sizes, self.sizes[1:])]
+        return [self.chunk or n_initial] * (self.count - 1)
 
 
 class ExperimentConfig(Section):

@@ -2,20 +2,22 @@
 
 A task gets K perturbed prompts, built once and shared by all its scored instances; variant 0
 is the original prompt. Variant k of task t depends only on (seed, round, t, k) — or on (seed, t, k)
-when the round is not given, so that a task keeps its perturbations across rounds.
+when the round is not given, so that a task keeps its perturbations across rounds. Optionally each
+variant also perturbs the scored instances' inputs, and an attempt that leaves every text as it was
+is drawn again (`redraw_identical`), from streams keyed by the attempt as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from activeit.errors import ConfigError
 from activeit.rng import make_rng
-from activeit.tasks import Example, Task
+from activeit.tasks import Example, Instance, Task
 
 Target = Literal["definition", "examples", "both"]
 TARGETS: tuple[str, ...] = ("definition", "examples", "both")
@@ -29,6 +31,13 @@ class PromptVariant:
     index: int
     definition: str
     examples: tuple[Example, ...]
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    """Perturbed input of each scored instance, by instance id (`perturb_input`); absent: its own input."""
+    attempt: int = 0
+    """Which draw this is: > 0 when earlier draws left every text as it was (`redraw_identical`)."""
+
+    def input_of(self, instance: Instance) -> str:
+        return self.inputs.get(instance.id, instance.input)
 
 
 class _Masks:
@@ -86,6 +95,8 @@ def perturbations(
     pad_examples: bool = True,
     resample_original: bool = True,
     mask_numbering: MaskNumbering = "per_text",
+    instances: Sequence[Instance] = (),
+    redraw_identical: int = 0,
 ) -> list[PromptVariant]:
     """Variant 0 (the original prompt) and K perturbed variants of `task`'s instruction.
 
@@ -98,6 +109,11 @@ def perturbations(
     task with too few positive examples is shown unscored instances (the reference appends them).
     Mask sentinels restart at the first one in every perturbed text (`per_text`, the reference's
     `random_drop_word`) or run on through the prompt (`per_prompt`).
+
+    `instances` (the scored ones, with `scoring.perturb_input`): each perturbed variant also drops
+    words of their inputs, from a stream per instance id. `redraw_identical`: a variant whose texts
+    leave some instance's prompt as the original's is drawn again, up to that many times; attempt 0
+    is the draw made without the option, so results without it are unchanged.
     """
     if target not in TARGETS:
         raise ConfigError(f"scoring.target must be one of {', '.join(TARGETS)}, got {target!r}")
@@ -107,21 +123,17 @@ def perturbations(
     shown = tuple((candidates if pad_examples else task.positive_examples)[:num_pos_examples])
     round_key = () if round_index is None else (int(round_index),)
 
-    def draw_examples(index: int) -> tuple[Example, ...]:
-        rng = make_rng(seed, "perturb", *round_key, task.name, index)
+    def stream(index: int, attempt: int, *more: object) -> np.random.Generator:
+        redraw = ("redraw", attempt) if attempt else ()
+        return make_rng(seed, "perturb", *round_key, task.name, index, *redraw, *more)
+
+    def draw_examples(index: int, attempt: int = 0) -> tuple[Example, ...]:
+        rng = stream(index, attempt)
         take = min(num_pos_examples, len(candidates))
         chosen = rng.choice(len(candidates), size=take, replace=False) if take else []
         return tuple(candidates[i] for i in chosen)
 
-    if target == "examples" and resample_original:
-        variants = [PromptVariant(0, task.definition, draw_examples(0))]
-    else:
-        variants = [PromptVariant(0, task.definition, shown)]
-    for index in range(1, k + 1):
-        if target == "examples":
-            variants.append(PromptVariant(index, task.definition, draw_examples(index)))
-            continue
-        rng = make_rng(seed, "perturb", *round_key, task.name, index)
+    def draw_variant(index: int, attempt: int) -> PromptVariant:
         shared = _Masks(mask_tokens) if mask_tokens else None
 
         def masks() -> _Masks | None:
@@ -129,10 +141,39 @@ def perturbations(
                 return None
             return shared if mask_numbering == "per_prompt" else _Masks(mask_tokens)
 
-        definition = drop_words(task.definition, rate, rng, masks())
-        examples = shown
-        if target == "both":
-            examples = tuple(Example(drop_words(ex.input, rate, rng, masks()), ex.output, ex.explanation)
-                             for ex in shown)
-        variants.append(PromptVariant(index, definition, examples))
+        if target == "examples":
+            definition, examples = task.definition, draw_examples(index, attempt)
+        else:
+            rng = stream(index, attempt)
+            definition = drop_words(task.definition, rate, rng, masks())
+            examples = shown
+            if target == "both":
+                examples = tuple(Example(drop_words(ex.input, rate, rng, masks()), ex.output, ex.explanation)
+                                 for ex in shown)
+        inputs = {}
+        for inst in instances:
+            numbering = _Masks(mask_tokens) if mask_tokens else None
+            if numbering is not None and shared is not None and mask_numbering == "per_prompt":
+                numbering.used = shared.used
+            inputs[inst.id] = drop_words(inst.input, rate, stream(index, attempt, "input", inst.id), numbering)
+        return PromptVariant(index, definition, examples, inputs, attempt)
+
+    if target == "examples" and resample_original:
+        original = PromptVariant(0, task.definition, draw_examples(0))
+    else:
+        original = PromptVariant(0, task.definition, shown)
+    variants = [original]
+    for index in range(1, k + 1):
+        for attempt in range(redraw_identical + 1):
+            variant = draw_variant(index, attempt)
+            if not _unchanged(variant, original, instances):
+                break
+        variants.append(variant)
     return variants
+
+
+def _unchanged(variant: PromptVariant, original: PromptVariant, instances: Sequence[Instance]) -> bool:
+    """The variant leaves some scored instance's prompt texts exactly as the original's."""
+    if variant.definition != original.definition or variant.examples != original.examples:
+        return False
+    return not instances or any(variant.input_of(inst) == inst.input for inst in instances)

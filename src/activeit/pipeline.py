@@ -2,8 +2,8 @@
 
 Each round of a track (one strategy, one seed): train a fresh model from the base on every
 task picked so far → evaluate on dev and test → (not after the last round) score the remain
-pool → the strategy picks `chunk` tasks. Round 0 is the same for every strategy of a seed
-and is computed once. Every step writes its outputs atomically, then records itself in
+pool → the strategy picks the round's tasks (`rounds.chunk`, or the next step of `rounds.sizes`).
+Round 0 is the same for every strategy of a seed and is computed once. Every step writes its outputs atomically, then records itself in
 `manifest.json` with a hash of its inputs; a rerun skips finished steps and refuses to reuse
 one whose inputs changed.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from activeit import atomic, distributed
-from activeit.config import Config
+from activeit.config import AUTO_SPLIT, Config
 from activeit.engine import engine_names
 from activeit.errors import ConfigError, RunStateError
 from activeit.evaluate import build_items, predict
@@ -95,10 +95,10 @@ def needs_for(cfg: Config, strategies: Sequence[str], replay: bool) -> list[str]
         update={"strategies": list(strategies)})})))
 
 
-def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Iterator[Step]:
+def track_steps(ctx: Context, track: Track, pool0: PoolState, picks: Sequence[int]) -> Iterator[Step]:
     """One track (strategy, seed), round by round as the method (docs/semantics.md): train a fresh
     model on every task picked so far → evaluate it → score the remain pool with it → pick the next
-    tasks. Later steps read what earlier ones wrote, so the walk is lazy."""
+    tasks (`picks[i]` after round i). Later steps read what earlier ones wrote, so the walk is lazy."""
     cfg = _seeded(ctx.cfg, track.seed)
     train, remain = list(pool0.train), list(pool0.remain)
     last = cfg.rounds.count - 1
@@ -111,7 +111,7 @@ def track_steps(ctx: Context, track: Track, pool0: PoolState, chunk: int) -> Ite
         scored = score_step(ctx, cfg, track, i, trained, remain)
         if scored is not None:
             yield scored
-        yield select_step(ctx, cfg, track, i, scored, train, remain, chunk)
+        yield select_step(ctx, cfg, track, i, scored, train, remain, picks[i])
         picked = read_task_list(ctx.layout.picked_path(track, i), ctx.library)
         train, remain = train + picked, [n for n in remain if n not in set(picked)]
 
@@ -182,8 +182,8 @@ def score_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step, r
 
 
 def select_step(ctx: Context, cfg: Config, track: Track, i: int, scored: Step | None, train: list[str],
-                remain: list[str], chunk: int) -> Step:
-    """The strategy picks `chunk` tasks of the remain pool (or the replayed list gives them)."""
+                remain: list[str], k: int) -> Step:
+    """The strategy picks `k` tasks of the remain pool (or the replayed list gives them)."""
     rdir = ctx.layout.round_dir(track, i)
     picked_path = ctx.layout.picked_path(track, i)
     replay = ctx.replays[track] if ctx.replays is not None else None
@@ -191,7 +191,7 @@ def select_step(ctx: Context, cfg: Config, track: Track, i: int, scored: Step | 
         inputs: dict[str, Any] = {"replay": list(replay.lists[i + 1]), "train": list(train), "remain": list(remain)}
     else:
         inputs = {"scores": scored.hash if scored is not None else None, "seed": track.seed,
-                  "strategy": cfg.section("strategy") | {"name": track.strategy}, "k": chunk, "train": list(train),
+                  "strategy": cfg.section("strategy") | {"name": track.strategy}, "k": k, "train": list(train),
                   "remain": list(remain)}
 
     def run() -> None:
@@ -204,7 +204,7 @@ def select_step(ctx: Context, cfg: Config, track: Track, i: int, scored: Step | 
             table = read_task_scores(scores_file)[0] if scores_file.exists() else {}
             check_scores_available(track.strategy, [table.get(n) or _Missing(n) for n in remain])
             pool = [ctx.library.summary(n) for n in remain]
-            picked = select_for_round(cfg.strategy, track.strategy, pool, table, chunk, track.seed, i)
+            picked = select_for_round(cfg.strategy, track.strategy, pool, table, k, track.seed, i)
         write_task_list(picked_path, picked)
 
     return Step(ctx.layout.key(track, i, "select"), "select", i, track, inputs,
@@ -239,10 +239,34 @@ def _format_s(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _plan(cfg: Config, library: TaskLibrary) -> tuple[dict[int, PoolState], int]:
+def _plan(cfg: Config, library: TaskLibrary) -> tuple[dict[int, PoolState], list[int]]:
+    """Each seed's round-0 pool and the tasks picked after each round; a pool too small for the
+    rounds is an error here, before any work."""
     pools = {seed: config_pool(library, cfg, seed) for seed in cfg.seeds}
-    chunk = cfg.rounds.chunk or len(next(iter(pools.values())).train)
-    return pools, chunk
+    picks = cfg.rounds.picks(len(next(iter(pools.values())).train))
+    sizes = cfg.rounds.sizes
+    key, initial = ("rounds.initial", cfg.rounds.initial) if cfg.rounds.initial is not None else \
+        ("rounds.sizes[0]", sizes[0] if sizes else None)
+    for seed, pool in pools.items():
+        if initial is not None and len(pool.train) != initial:
+            raise ConfigError(f"{key} is {initial} but the initial train list of split {cfg.data.split!r} has "
+                              f"{len(pool.train)} tasks; make them agree")
+        if sum(picks) > len(pool.remain):
+            how = "rounds.sizes" if sizes else "rounds.count × rounds.chunk"
+            raise ConfigError(f"{cfg.rounds.count} rounds pick {sum(picks)} tasks after round 0 ({how}), but the remain "
+                              f"pool of seed {seed} has {len(pool.remain)}; pick fewer or draw a smaller initial, dev or "
+                              f"held-out set")
+    return pools, picks
+
+
+def rounds_line(cfg: Config, picks: Sequence[int], n_initial: int) -> str:
+    """How the train set grows, for `activeit validate`."""
+    if cfg.rounds.sizes or len(set(picks)) > 1:
+        sizes = [n_initial]
+        for k in picks:
+            sizes.append(sizes[-1] + k)
+        return f"train tasks per round: {' → '.join(map(str, sizes))}"
+    return f"{picks[0] if picks else cfg.rounds.chunk or n_initial} tasks a round"
 
 
 def check_run_config(cfg: Config, task_lists: Path | None = None) -> None:
@@ -256,9 +280,9 @@ def check_run_config(cfg: Config, task_lists: Path | None = None) -> None:
 
 
 def plan_replays(cfg: Config, task_lists: Path, library: TaskLibrary, pools: dict[int, PoolState],
-                 chunk: int) -> dict[Track, Replay]:
+                 picks: Sequence[int]) -> dict[Track, Replay]:
     """Every track's lists, read and checked before any work."""
-    return {Track(seed, strategy): plan_replay(task_lists, strategy, cfg.rounds.count, pools[seed], chunk, library)
+    return {Track(seed, strategy): plan_replay(task_lists, strategy, cfg.rounds.count, pools[seed], picks, library)
             for seed in cfg.seeds for strategy in cfg.strategies}
 
 
@@ -269,17 +293,19 @@ def check_config(cfg: Config, task_lists: Path | None = None) -> list[str]:
     """
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata, cache_size=0)
     lines = [f"data: {library.root} ({len(library)} tasks)"]
-    split_dir = resolve_split_dir(library, cfg.data.split)
-    lines.append(f"split: {split_dir}")
+    if cfg.data.split == AUTO_SPLIT:
+        lines.append(f"split: {AUTO_SPLIT} (drawn from all tasks with the seed)")
+    else:
+        lines.append(f"split: {resolve_split_dir(library, cfg.data.split)}")
     check_run_config(cfg, task_lists)
-    pools, chunk = _plan(cfg, library)
+    pools, picks = _plan(cfg, library)
     seed = cfg.seeds[0]
-    lines.append(f"round-0 pool (seed {seed}), {chunk} tasks a round:")
+    lines.append(f"round-0 pool (seed {seed}), {rounds_line(cfg, picks, len(pools[seed].train))}:")
     lines += pool_lines(pools[seed], library)
     lines.append(f"kinds: {library.kinds_source}")
     library.flush()
     if task_lists is not None:
-        for track, replay in plan_replays(cfg, task_lists, library, pools, chunk).items():
+        for track, replay in plan_replays(cfg, task_lists, library, pools, picks).items():
             if track.seed == seed:
                 lines.append(f"replay: {track.strategy} from {task_lists / replay.name}_<0..{len(replay.lists) - 1}>")
     else:
@@ -288,7 +314,8 @@ def check_config(cfg: Config, task_lists: Path | None = None) -> list[str]:
     return lines
 
 
-def _walk(ctx: Context, pools: dict[int, PoolState], chunk: int, execute: bool, echo: Callable[[str], None]) -> int:
+def _walk(ctx: Context, pools: dict[int, PoolState], picks: Sequence[int], execute: bool,
+          echo: Callable[[str], None]) -> int:
     """Check every finished step against the config (execute=False) or run what is left."""
     mismatches: dict[str, str] = {}
     total = _count_steps(ctx.cfg, ctx.replays is not None)
@@ -298,7 +325,7 @@ def _walk(ctx: Context, pools: dict[int, PoolState], chunk: int, execute: bool, 
     for seed in ctx.cfg.seeds:
         for strategy in ctx.cfg.strategies:
             track = Track(seed, strategy)
-            steps = track_steps(ctx, track, pools[seed], chunk)
+            steps = track_steps(ctx, track, pools[seed], picks)
             for step in steps:
                 entry = ctx.manifest.entry(step.key)
                 rdir = ctx.layout.round_dir(track, step.round)
@@ -366,7 +393,7 @@ def run_experiment(
     check_run_config(cfg, lists)
     echo = echo or (lambda line: log.info(line))
     library = TaskLibrary(cfg.data.path, metadata=cfg.data.metadata)
-    pools, chunk = _plan(cfg, library)
+    pools, picks = _plan(cfg, library)
     root.mkdir(parents=True, exist_ok=True)
     if distributed.is_main():
         clean_stale(root)
@@ -375,16 +402,16 @@ def run_experiment(
     if force_from_round is not None:
         dropped = manifest.drop_from_round(force_from_round)
         echo(f"--force-from-round {force_from_round}: {len(dropped)} finished step(s) will be redone")
-    replays = plan_replays(cfg, lists, library, pools, chunk) if lists is not None else None
+    replays = plan_replays(cfg, lists, library, pools, picks) if lists is not None else None
     if replays is not None:
         for track, replay in replays.items():
             if track.seed == cfg.seeds[0]:
                 echo(f"replaying {track.strategy} from {lists / replay.name}_<0..{len(replay.lists) - 1}>")
     ctx = Context(cfg, root, library, RunLayout(root, cfg.strategies, cfg.seeds), manifest, replays, progress)
-    _walk(ctx, pools, chunk, execute=False, echo=echo)
+    _walk(ctx, pools, picks, execute=False, echo=echo)
     if distributed.is_main():
         atomic.write_text(root / "config.yaml", cfg.to_yaml())
-    ran = _walk(ctx, pools, chunk, execute=True, echo=echo)
+    ran = _walk(ctx, pools, picks, execute=True, echo=echo)
     if not distributed.is_main():
         return root
     write_summary(root, cfg)

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from activeit import atomic
+from activeit.config import AUTO_SPLIT
 from activeit.errors import TaskFormatError
+from activeit.rng import make_rng
 from activeit.tasks import TaskLibrary, check_task_name
 
 LISTS = ("train", "dev", "test", "remain", "excluded")
@@ -110,6 +112,12 @@ def resolve_split_dir(library: TaskLibrary, split: str | os.PathLike) -> Path:
     if candidate.is_dir():
         return candidate
     text = str(split)
+    if library.root.is_file():
+        raise TaskFormatError(f"split {text!r}: {library.root} is an instruction dataset without split files; use "
+                              f"data.split: {AUTO_SPLIT} (or a directory written by `activeit split`)")
+    if not (library.root / "splits").is_dir():
+        raise TaskFormatError(f"split {text!r}: not a directory, and {library.root} has no splits/; use "
+                              f"data.split: {AUTO_SPLIT} (or a directory written by `activeit split`)")
     if "/" not in text and "\\" not in text and ".." not in text:
         under = library.root / "splits" / text
         if under.is_dir():
@@ -212,9 +220,35 @@ def _drawn_pool(library: TaskLibrary, lists: tuple[list[str], list[str], list[st
     return PoolState(tuple(init_train), tuple(dev), tuple(test), tuple(remain), tuple(excluded))
 
 
+def draw_auto_split(names: Sequence[str], seed: int, initial: int, held_out: int = 0, dev: int = 0) -> PoolState:
+    """`data.split: auto`: held-out test, dev and initial train tasks drawn, in that order, from a seeded
+    permutation of the sorted names; the rest is the pool. Sorting first makes the draw independent of
+    the order of the data, and drawing test first keeps the test set when `initial` changes."""
+    ordered = sorted(names)
+    need = held_out + dev + initial
+    if need > len(ordered):
+        raise TaskFormatError(f"data.split: {AUTO_SPLIT}: {len(ordered)} tasks cannot give {held_out} held-out, {dev} dev "
+                              f"and {initial} initial train tasks; lower data.held_out, data.dev or rounds.initial")
+    shuffled = [ordered[i] for i in make_rng(seed, "auto-split").permutation(len(ordered))]
+    cut = (held_out, held_out + dev, need)
+    return PoolState(train=tuple(shuffled[cut[1]:cut[2]]), dev=tuple(shuffled[cut[0]:cut[1]]),
+                     test=tuple(shuffled[:cut[0]]), remain=tuple(shuffled[cut[2]:]))
+
+
+def auto_pool(library: TaskLibrary, seed: int, initial: int | None, held_out: int = 0, dev: int = 0) -> PoolState:
+    if initial is None:
+        raise TaskFormatError(f"data.split: {AUTO_SPLIT} needs the initial train size: set rounds.initial, "
+                              f"rounds.sizes or rounds.chunk")
+    return draw_auto_split(library.names(), seed, initial, held_out, dev)
+
+
 def initial_pool(library: TaskLibrary, split: str | os.PathLike, seed: int, chunk: int | None = None,
-                 test_tasks: str | os.PathLike | None = None) -> PoolState:
-    """The round-0 pool of a split: read as is (reference layout) or drawn from NI train/test lists."""
+                 test_tasks: str | os.PathLike | None = None, held_out: int = 0, dev: int = 0) -> PoolState:
+    """The round-0 pool of a split: read as is (reference layout), drawn from NI train/test lists, or
+    drawn from all tasks (`auto`). `chunk`: the initial train size to draw (NI: the dev size too);
+    `held_out` and `dev`: the test and dev sizes of an `auto` draw."""
+    if str(split) == AUTO_SPLIT:
+        return auto_pool(library, seed, chunk, held_out, dev)
     split_dir = resolve_split_dir(library, split)
     ref_dir = split_dir / "init" if (split_dir / "init").is_dir() else split_dir
     if (ref_dir / "remain_tasks.txt").exists() or (ref_dir / "dev_tasks.txt").exists():
@@ -254,8 +288,8 @@ def pool_lines(state: PoolState, library: TaskLibrary) -> list[str]:
 
 def config_pool(library: TaskLibrary, cfg: Any, seed: int | None = None) -> PoolState:
     """The round-0 pool a run config describes (for `seed`, default the config's)."""
-    return initial_pool(library, cfg.data.split, cfg.seed if seed is None else seed, cfg.rounds.chunk,
-                        cfg.data.test_tasks)
+    return initial_pool(library, cfg.data.split, cfg.seed if seed is None else seed, cfg.rounds.initial_size(),
+                        cfg.data.test_tasks, held_out=cfg.data.held_out, dev=cfg.data.dev)
 
 
 def write_reference_split(out: Path, library: TaskLibrary, split: str | os.PathLike, seed: int,

@@ -4,11 +4,12 @@ DIR holds `<name>_<round>/train_tasks.txt`, where `<name>` is the strategy's own
 name the reference's `reproduce_splits` use for it (`Random`, `HighPerplexity`,
 `LowPerplexity`, `FCGRatioPI-NL-I10-TDTE-High-0.2-Mean-abs-bald` for prompt uncertainty). Every
 list is checked before any work: round 0 is the split's initial train list, and each later
-round adds exactly `chunk` tasks of the pool to the one before.
+round adds exactly the round's pick (`rounds.chunk` or the step of `rounds.sizes`) of the pool to the one before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +66,9 @@ def replay_name(directory: Path, strategy: str) -> str:
                         f"(looked for {' or '.join(e + '_<round>/' for e in expected)})")
 
 
-def plan_replay(directory: Path, strategy: str, rounds: int, pool: PoolState, chunk: int,
+def plan_replay(directory: Path, strategy: str, rounds: int, pool: PoolState, picks: Sequence[int],
                 library: TaskLibrary) -> Replay:
-    """Read and check every round's list for one strategy."""
+    """Read and check every round's list for one strategy (round i adds `picks[i - 1]` tasks)."""
     name = replay_name(directory, strategy)
     lists = [tuple(pool.train)]
     first = directory / f"{name}_0" / "train_tasks.txt"
@@ -82,10 +83,10 @@ def plan_replay(directory: Path, strategy: str, rounds: int, pool: PoolState, ch
         prev = lists[-1]
         dropped = [n for n in prev if n not in set(names)]
         added = [n for n in names if n not in set(prev)]
-        if dropped or len(added) != chunk:
+        if dropped or len(added) != picks[i - 1]:
             why = f"drops {dropped[0]!r} of round {i - 1}" if dropped else f"adds {len(added)} tasks"
-            raise RunStateError(f"{path}: round {i} must extend round {i - 1}'s {len(prev)} tasks by {chunk} "
-                                f"(rounds.chunk), but it has {len(names)} and {why}")
+            raise RunStateError(f"{path}: round {i} must extend round {i - 1}'s {len(prev)} tasks by {picks[i - 1]} "
+                                f"(rounds.chunk or rounds.sizes), but it has {len(names)} and {why}")
         outside = [n for n in added if n not in remain]
         if outside:
             raise RunStateError(f"{path}: task {outside[0]!r} is not in the split's remain pool")

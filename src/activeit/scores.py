@@ -17,7 +17,7 @@ import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ class Request:
     target_ids: list[int]
     known: Any = None
     """Its score when generation already computed it (then it is not scored again)."""
+    identical: bool = False
+    """A perturbed prompt (k >= 1) that came out as the same text as the original one (k = 0)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Record:
     p: float
     purpose: str
     """`prompt_uncertainty` or `perplexity` (perplexity reuses PU's k=0 records when labels are predicted)."""
+    identical: bool = False
+    """A perturbed prompt (k >= 1) whose text equals the original prompt's: dropping words changed nothing."""
 
 
 @dataclass
@@ -114,6 +118,9 @@ class TaskScores:
     perplexity: float | None = None
     perturbed_mean: float | None = None
     """Mean p over instances and perturbations k >= 1 (the `aggregate: std` variant's mean)."""
+    identical_perturbations: int | None = None
+    """How many of the task's n × K perturbed prompts equal the original prompt (their p differs from
+    p_i0 by nothing, which pulls PU down); `scoring.redraw_identical` draws such prompts again."""
     region: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     """Scores of registered scorers beyond the built-in ones, by name."""
@@ -186,11 +193,14 @@ class PromptUncertaintyScorer:
         else:
             labels = [(inst.outputs[0], target_ids(draw.scorer.lm, inst.outputs[0]), None) for inst in draw.instances]
         out = []
+        firsts: dict[str, str] = {}
         for v in draw.variants:
             for inst, original, (text, ids, known) in zip(draw.instances, draw.originals, labels):
-                prompt = draw.prompt(v.definition, v.examples, inst)
+                shown = inst if v.input_of(inst) == inst.input else replace(inst, input=v.input_of(inst))
+                prompt = draw.prompt(v.definition, v.examples, shown)
+                first = firsts.setdefault(inst.id, prompt)
                 out.append(Request(PU, inst, v.index, prompt, text, ids, known if v.index == 0 and prompt == original
-                                   else None))
+                                   else None, identical=v.index > 0 and prompt == first))
         return out
 
     @staticmethod
@@ -198,7 +208,9 @@ class PromptUncertaintyScorer:
         if not parts.get(PU):
             return {}
         p = _p_matrix(parts[PU])
-        return {"n": p.shape[0], "K": p.shape[1] - 1,
+        flags = [r.get("identical") for r in parts[PU] if int(r["perturbation"]) > 0]
+        identical = sum(bool(f) for f in flags) if any(f is not None for f in flags) else None
+        return {"n": p.shape[0], "K": p.shape[1] - 1, "identical_perturbations": identical,
                 PU: prompt_uncertainty(p, absolute=scoring.absolute, aggregate=scoring.aggregate,
                                        std_over=scoring.std_over),
                 PP: prediction_probability(p), "perturbed_mean": float(np.mean(p[:, 1:])) if p.shape[1] > 1 else None}
@@ -251,6 +263,24 @@ def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: Scor
         out[task] = entry
     _assign_regions(out)
     return out
+
+
+IDENTICAL_WARN_SHARE = 0.1
+"""`activeit score` warns when at least this share of all perturbed prompts equal their original."""
+
+
+def identical_warning(scores: Mapping[str, TaskScores]) -> str | None:
+    """One warning line when many perturbed prompts equal the original prompt (short instructions at a
+    low drop rate): they measure nothing and pull prompt uncertainty towards 0."""
+    counted = [s for s in scores.values() if s.identical_perturbations is not None and s.K]
+    total = sum(s.n * s.K for s in counted)
+    same = sum(s.identical_perturbations for s in counted)
+    if not total or same < IDENTICAL_WARN_SHARE * total:
+        return None
+    tasks = sum(1 for s in counted if s.identical_perturbations)
+    return (f"warning: {same} of {total} perturbed prompts ({100 * same / total:.0f}%, in {tasks} of {len(counted)} "
+            f"tasks) are identical to the original prompt; consider scoring.redraw_identical, "
+            f"scoring.perturb_input or a higher scoring.drop_rate")
 
 
 # --------------------------------------------------------------------------- task-map regions
@@ -385,7 +415,7 @@ class Scorer:
                                        batch_size=self.cfg.scoring.batch_size))
         return [
             Record(task.name, r.instance.id, r.perturbation, r.prompt, r.label, list(r.target_ids), res.n_tokens,
-                   res.mean_ce, res.p, r.purpose)
+                   res.mean_ce, res.p, r.purpose, r.identical)
             for r in requests
             for res in [r.known if r.known is not None else next(fresh)]
         ]
@@ -399,7 +429,8 @@ class Scorer:
         variants = perturbations(task, k=k, rate=s.drop_rate, target=s.target, seed=self.seed,
                                  num_pos_examples=p.num_pos_examples, mask_tokens=self.mask_tokens,
                                  extra_examples=extra, round_index=self.round_key, pad_examples=s.pad_examples,
-                                 resample_original=s.resample_original, mask_numbering=s.mask_numbering)
+                                 resample_original=s.resample_original, mask_numbering=s.mask_numbering,
+                                 instances=instances if s.perturb_input else (), redraw_identical=s.redraw_identical)
         own = tuple(task.positive_examples[:p.num_pos_examples])
         originals = [self._prompt(task.definition, own, inst) for inst in instances]
         return TaskDraw(self, task, instances, list(variants), originals)

@@ -8,6 +8,7 @@ A `TaskLibrary` indexes task files by name and reads a task's instances only whe
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -296,15 +297,36 @@ def read_records(path: str | os.PathLike) -> list[Any]:
     return records
 
 
+NAME_HASH_CHARS = 10
+
+
+def _record_id(value: Any, where: str) -> str:
+    """A record's `id` as a task name: path separators, NULs and whitespace become `_`, leading dots go."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TaskFormatError(f"{where}: 'id' must be a string or an integer, got {type(value).__name__}")
+    text = re.sub(r"[/\\\s\x00]+", "_", str(value).strip()).replace("..", "_").lstrip(".")
+    return check_task_name(text, where)
+
+
+def content_name(prefix: str, instruction: str, inp: str, output: str) -> str:
+    """`<prefix>-<first 10 hex of sha1 of the record's text>`: the same record gets the same name
+    wherever it stands in the file."""
+    digest = hashlib.sha1(json.dumps([instruction, inp, output], ensure_ascii=False).encode("utf-8")).hexdigest()
+    return f"{prefix}-{digest[:NAME_HASH_CHARS]}"
+
+
 def load_instruction_dataset(path: str | os.PathLike, prefix: str | None = None) -> list[Task]:
     """Alpaca / Self-Instruct records `{instruction, input, output}` as one-instance tasks.
 
     The instruction becomes the definition, so prompt uncertainty perturbs it like an NI
-    definition. Task names are `<prefix>-<index>` (prefix defaults to the file stem).
+    definition. Names do not depend on the order of the records, so a re-ordered or filtered
+    file keeps its split files valid: a record's `id` (sanitised) when it has one, else
+    `<prefix>-<sha1 of instruction, input and output>` (prefix defaults to the file stem);
+    repeats of a record get `-2`, `-3`, ... in the order of their full JSON text.
     """
     path = Path(path)
     prefix = prefix or path.stem
-    tasks = []
+    rows: list[tuple[str, str, dict[str, Any]]] = []
     for i, rec in enumerate(read_records(path)):
         where = f"{path}: record {i}"
         if not isinstance(rec, dict):
@@ -319,7 +341,15 @@ def load_instruction_dataset(path: str | os.PathLike, prefix: str | None = None)
         inp = rec.get("input", "") or ""
         if not isinstance(inp, str):
             raise TaskFormatError(f"{where}: 'input' must be a string")
-        name = check_task_name(f"{prefix}-{i}", where)
+        if rec.get("id") is not None:
+            name = _record_id(rec["id"], where)
+        else:
+            name = check_task_name(content_name(prefix, rec["instruction"], inp, rec["output"]), where)
+        rows.append((name, where, dict(rec, input=inp)))
+    if not rows:
+        raise TaskFormatError(f"{path}: no records")
+    tasks = []
+    for name, where, rec in _unique_names(rows):
         cat = rec.get("category")
         tasks.append(Task(
             name=name,
@@ -327,13 +357,33 @@ def load_instruction_dataset(path: str | os.PathLike, prefix: str | None = None)
             positive_examples=[],
             negative_examples=[],
             categories=[cat] if isinstance(cat, str) and cat else [],
-            instances=[Instance(f"{name}-0", inp, (rec["output"],))],
+            instances=[Instance(f"{name}-0", rec["input"], (rec["output"],))],
             kind=infer_kind(rec["instruction"], [rec["output"]]),
             path=path,
         ))
-    if not tasks:
-        raise TaskFormatError(f"{path}: no records")
     return tasks
+
+
+def _unique_names(rows: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Repeated content names get `-2`, `-3`, ...; a repeated `id` is an error naming both records."""
+    groups: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for row in rows:
+        groups.setdefault(row[0], []).append(row)
+    out = []
+    taken = set(groups)
+    for name, group in groups.items():
+        with_id = [row for row in group if row[2].get("id") is not None]
+        if len(group) > 1 and with_id:
+            other = next(row for row in group if row is not with_id[0])
+            raise TaskFormatError(f"{with_id[0][1]} and {other[1].rsplit(': ', 1)[-1]}: both are named {name!r} "
+                                  f"(the 'id' field, or the content of a record without one); task names must be unique")
+        group = sorted(group, key=lambda row: json.dumps(row[2], sort_keys=True, ensure_ascii=False))
+        for n, (_, where, rec) in enumerate(group, 1):
+            unique = name if n == 1 else f"{name}-{n}"
+            if n > 1 and unique in taken:
+                raise TaskFormatError(f"{where}: the name {unique!r} for a repeated record is taken by another record")
+            out.append((unique, where, rec))
+    return out
 
 
 # --------------------------------------------------------------------------- metadata
@@ -418,9 +468,6 @@ class _SummaryCache:
 
     @classmethod
     def open(cls, tasks_dir: Path) -> _SummaryCache:
-        import hashlib
-
-
         digest = hashlib.sha256(str(tasks_dir.resolve()).encode()).hexdigest()[:16]
         path = cache_root() / "summaries" / f"{digest}.json"
         try:
