@@ -130,6 +130,46 @@ def build_workload(data: str | os.PathLike, n_tasks: int | None, *, instances: i
     return Workload(names, prompts)
 
 
+# --------------------------------------------------------------------------- a synthetic instruction pool
+
+_VERBS = ("Write", "Summarize", "Explain", "List", "Rewrite", "Translate", "Classify", "Describe", "Suggest", "Compare",
+          "Give", "Correct", "Answer", "Name", "Generate")
+_OBJECTS = ("a short poem", "the paragraph", "three reasons", "the sentence", "a recipe", "the main idea", "an email",
+            "two examples", "a title", "the argument", "a question", "the list", "a slogan", "the story", "a plan")
+_TOPICS = ("about the ocean", "for a small bakery", "on climate change", "in simple words", "for a job interview",
+           "about healthy sleep", "for children", "on the history of tea", "about remote work", "in formal English",
+           "for a travel blog", "on saving money", "about a rainy day", "for a science class", "on learning music")
+_WORDS = ("the movie was great and the food was cold while a quiet river ran past old stone houses under bright "
+          "summer skies people walked slowly talking about books music and weather").split()
+
+
+def synthetic_instruction_pool(path: str | os.PathLike, records: int, seed: int = 0) -> Path:
+    """A procedural Self-Instruct-style JSONL pool of `records` `{instruction, input, output}` records
+    (instructions of 3–20 words, 40 % without input, outputs of 1–24 words); the same file for the
+    same arguments, rewritten only when missing."""
+    import random
+
+    path = Path(path)
+    if path.exists():
+        return path
+    rng = random.Random(seed)
+
+    def words(lo: int, hi: int) -> str:
+        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(lo, hi)))
+
+    def record(i: int) -> dict[str, str]:
+        instruction = f"{rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
+        if rng.random() < 0.7:
+            instruction += f" {rng.choice(_TOPICS)}"
+        if rng.random() < 0.4:
+            instruction += f". {words(2, 9).capitalize()}"
+        return {"id": f"synthetic-{i:06d}", "instruction": instruction + ".",
+                "input": words(4, 30) if rng.random() < 0.6 else "", "output": words(1, 24)}
+
+    atomic.write_jsonl(path, (record(i) for i in range(records)))
+    return path
+
+
 # --------------------------------------------------------------------------- machine
 
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
