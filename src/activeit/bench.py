@@ -14,6 +14,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -608,13 +609,27 @@ def stream_benchmark(
     work_dir: str | os.PathLike | None = None,
     perturbations: int = 10,
     max_new_tokens: int = 16,
+    threads: int | None = 1,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Score a synthetic Self-Instruct-style pool of `records` one-instance tasks × (K + 1) prompts
     with a tiny random-weight model through `score_tasks` (blocks, shards, streamed final files), then
     pick 16,000 (or a third) of them by prompt uncertainty. Reports the process's peak RSS
-    (`ru_maxrss`: pool, model and scoring together) and seconds per 1,000 records."""
+    (`ru_maxrss`: pool, model and scoring together) and seconds per 1,000 records.
+
+    `threads`: torch threads (None: torch's default). One by default: the tiny model's products are too
+    small to split, and on a shared 2-core machine two threads waiting for each other ran 2–4× slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        return _stream_run(records, json_path, work_dir, perturbations, max_new_tokens, progress, echo)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _stream_run(records: int, json_path: str | os.PathLike | None, work_dir: str | os.PathLike | None,
+                perturbations: int, max_new_tokens: int, progress: bool, echo: Callable[[str], None]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(work_dir) if work_dir is not None else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
@@ -634,6 +649,7 @@ def stream_benchmark(
              f"{len(blocks)} blocks of ≤ {BLOCK_PAIRS} pairs; tiny random Llama, K = {perturbations}, "
              f"labels ≤ {max_new_tokens} tokens; torch {torch.__version__}, {torch.get_num_threads()} threads")
         out = root / "scores"
+        shutil.rmtree(out, ignore_errors=True)  # a kept --dir's earlier run would be resumed, not timed
         stall = cpu_stall_seconds()
         t = time.perf_counter()
         score_tasks(lm, library, names, cfg, out, progress=progress)
