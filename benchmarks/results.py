@@ -246,8 +246,8 @@ TABLES = {
         "Scoring a Self-Instruct-scale pool (`activeit bench stream`, `benchmarks/stream_pool.py`)",
         "A synthetic pool of one-instance instruction tasks × (K + 1) = 11 prompts scored with a tiny random-weight "
         "Llama (2 layers, hidden 64) through `score_tasks`: blocks of ≤ 512 pairs, one shard file per block, final "
-        "files streamed. Peak RSS is the process's `ru_maxrss` (pool, model, scoring, final files, a 16,000-task "
-        "selection); `cpu stall s`: time runnable tasks waited for a CPU (other processes on a shared machine).",
+        "files streamed; labels ≤ 16 tokens, one torch thread. Peak RSS is the process's `ru_maxrss` (pool, model, "
+        "scoring, final files, picking 16,000 tasks or a third of a smaller pool); `cpu stall s`: time runnable tasks waited for a CPU (other processes on a shared machine).",
         ["records", "scored pairs", "parts", "seconds", "s / 1,000 records", "pairs/s", "peak RSS GB", "engine",
          "cpu stall s"], stream_rows),
 }
