@@ -151,7 +151,7 @@ def score(
     """Score the remain pool of the config's split: prompt uncertainty, prediction probability, perplexity.
 
     Writes OUT/records.jsonl (one line per task, instance and perturbation) and OUT/tasks.json.
-    An interrupted call resumes from the tasks already scored.
+    An interrupted call resumes after the blocks of tasks already scored (none is scored twice).
     """
     from activeit.pool import config_pool, read_task_list
     from activeit.scores import score_tasks
