@@ -33,6 +33,7 @@ To add a run, write its figures into `benchmarks/results/` and regenerate this f
 ```bash
 activeit bench scoring --json benchmarks/results/scoring-$(date +%Y%m%d)-$(hostname).json
 python benchmarks/generation.py --json benchmarks/results/generation-$(date +%Y%m%d)-$(hostname).json
+activeit bench stream --json benchmarks/results/stream-$(date +%Y%m%d)-$(hostname).json
 make results
 ```
 """
@@ -62,6 +63,8 @@ def guess_benchmark(data: Mapping[str, Any]) -> str:
         return "lazy_loading"
     if "workers" in data:
         return "workers"
+    if "scored_pairs" in data:
+        return "stream"
     return "other"
 
 
@@ -189,6 +192,17 @@ def workers_rows(run: Run) -> list[list[str]]:
     return out
 
 
+def stream_rows(run: Run) -> list[list[str]]:
+    d = run.data
+
+    def count(key: str) -> str:
+        return f"{d[key]:,}" if isinstance(d.get(key), int) else DASH
+
+    return [[count("records"), count("scored_pairs"), count("parts"), num(d.get("seconds")),
+             num(d.get("seconds_per_1000_records"), "{:.1f}"), num(d.get("pairs_per_second"), "{:.0f}"),
+             num(d.get("peak_rss_gb"), "{:.2f}"), str(d.get("engine") or DASH), num(d.get("cpu_stall_seconds"), "{:.0f}")]]
+
+
 def other_rows(run: Run) -> list[list[str]]:
     return [[", ".join(sorted(k for k in run.data if k not in ("machine", "versions", "date", "source")))[:80]]]
 
@@ -228,6 +242,14 @@ TABLES = {
         "One engine worker against the default workers on the same tasks: time ratios for scoring and for "
         "labels, labels that came out the same, largest mean-CE difference.",
         ["dtype", "workers", "scoring", "labels", "labels equal", "max |ΔCE|"], workers_rows),
+    "stream": Table(
+        "Scoring a Self-Instruct-scale pool (`activeit bench stream`, `benchmarks/stream_pool.py`)",
+        "A synthetic pool of one-instance instruction tasks × (K + 1) = 11 prompts scored with a tiny random-weight "
+        "Llama (2 layers, hidden 64) through `score_tasks`: blocks of ≤ 512 pairs, one shard file per block, final "
+        "files streamed; labels ≤ 16 tokens, one torch thread. Peak RSS is the process's `ru_maxrss` (pool, model, "
+        "scoring, final files, picking 16,000 tasks or a third of a smaller pool); `cpu stall s`: time runnable tasks waited for a CPU (other processes on a shared machine).",
+        ["records", "scored pairs", "parts", "seconds", "s / 1,000 records", "pairs/s", "peak RSS GB", "engine",
+         "cpu stall s"], stream_rows),
 }
 OTHER = Table("Other", "Files of no known benchmark: the keys they hold.", ["keys"], other_rows)
 

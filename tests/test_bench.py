@@ -65,3 +65,28 @@ def test_benchmark_scripts_reject_a_missing_data_directory(script, tmp_path):
                          text=True, timeout=120)
     assert run.returncode == 2
     assert "give --data DIR" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_stream_benchmark_small_run(tmp_path):
+    """A 120-record pool through `activeit bench stream`: every record scored with K + 1 prompts, the shards
+    planned, figures in the benchmarks' --json format, and the same pool file for the same arguments."""
+    from activeit.bench import stream_benchmark, synthetic_instruction_pool
+
+    out = tmp_path / "stream.json"
+    lines: list[str] = []
+    figures = stream_benchmark(120, json_path=out, work_dir=tmp_path / "work", perturbations=3, max_new_tokens=3,
+                               progress=False, echo=lines.append)
+    assert figures["records"] == 120 and figures["scored_pairs"] == 120 * 4
+    assert figures["parts"] == 1  # 120 tasks × 4 pairs fit one block of 512 pairs
+    assert figures["seconds_per_1000_records"] == pytest.approx(figures["seconds"] / 120 * 1000)
+    assert 0 < figures["peak_rss_gb"] and figures["checks"]["peak RSS (GB)"]["target"] == 2.0
+    assert figures["picked"] == 40 and figures["engine"] == "native"
+    written = json.loads(out.read_text())
+    assert written["benchmark"] == "stream" and written["machine"]["cores"] and written["versions"]["torch"]
+    assert any("s per 1,000 records" in line for line in lines)
+    pool = tmp_path / "work" / "pool-120.jsonl"
+    again = synthetic_instruction_pool(tmp_path / "again.jsonl", 120)
+    assert pool.read_bytes() == again.read_bytes()
+    rows = [json.loads(line) for line in pool.read_text().splitlines()]
+    assert all(r["instruction"].strip() and r["output"].strip() for r in rows)
+    assert len({r["instruction"] for r in rows}) > 100

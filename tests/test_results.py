@@ -73,3 +73,21 @@ def test_machine_info_reads_model_cores_and_isa_flags():
     assert info["cores"] >= 1
     meta = run_info("scoring")
     assert meta["benchmark"] == "scoring" and meta["versions"]["torch"] and meta["date"][:2] == "20"
+
+
+STREAM = {"benchmark": "stream", "date": "2025-05-01T08:00:00+00:00", "machine": MACHINE,
+          "versions": {"python": "3.11.7", "torch": "2.4.0", "transformers": "4.50.0"},
+          "records": 52000, "scored_pairs": 572000, "parts": 1131, "seconds": 3120.0, "seconds_per_1000_records": 60.0,
+          "pairs_per_second": 183.3, "peak_rss_gb": 1.234, "engine": "native", "cpu_stall_seconds": 12.0}
+
+
+def test_stream_table(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "stream.json").write_text(json.dumps(STREAM))
+    out = tmp_path / "RESULTS.md"
+    _results_module().main(["--dir", str(results), "--out", str(out)])
+    text = out.read_text()
+    assert "## Scoring a Self-Instruct-scale pool" in text
+    row = next(line for line in text.splitlines() if line.endswith("| stream.json |"))
+    assert row.endswith("| 52,000 | 572,000 | 1,131 | 3120.0 | 60.0 | 183 | 1.23 | native | 12 | stream.json |")

@@ -1,4 +1,5 @@
-"""Benchmarks that measure speed ratios in one run (`activeit bench scoring`, benchmarks/scoring.py).
+"""Benchmarks that measure speed ratios in one run (`activeit bench scoring`, benchmarks/scoring.py) and
+scoring at Self-Instruct scale (`activeit bench stream`, benchmarks/stream_pool.py).
 
 The scoring benchmark times the prompt-uncertainty workload three ways on the same tasks, all
 through `activeit.engine`: (a) the `hf` backend as the reference-style baseline (labels one
@@ -11,7 +12,10 @@ from __future__ import annotations
 import math
 import os
 import platform
+import random
 import resource
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,15 +26,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 import torch
 
 from activeit import atomic
+from activeit.config import load_config
 from activeit.engine import Engine, Work, configure_process, get_engine
 from activeit.errors import ConfigError
 from activeit.models import cpu_supports_bf16, load_model
 from activeit.perturb import perturbations as make_variants
 from activeit.prompts import build_source, model_prompt
+from activeit.scores import BLOCK_PAIRS, plan_blocks, read_task_scores, score_tasks
+from activeit.strategies import select
 from activeit.tasks import TaskLibrary
 
 BF16_CHOICES = ("auto", "always", "never")
@@ -128,6 +136,44 @@ def build_workload(data: str | os.PathLike, n_tasks: int | None, *, instances: i
         prompts.append([[model_prompt(build_source(v.definition, v.examples, inst.input), causal=True)
                          for inst in chosen] for v in variants])
     return Workload(names, prompts)
+
+
+# --------------------------------------------------------------------------- a synthetic instruction pool
+
+_VERBS = ("Write", "Summarize", "Explain", "List", "Rewrite", "Translate", "Classify", "Describe", "Suggest", "Compare",
+          "Give", "Correct", "Answer", "Name", "Generate")
+_OBJECTS = ("a short poem", "the paragraph", "three reasons", "the sentence", "a recipe", "the main idea", "an email",
+            "two examples", "a title", "the argument", "a question", "the list", "a slogan", "the story", "a plan")
+_TOPICS = ("about the ocean", "for a small bakery", "on climate change", "in simple words", "for a job interview",
+           "about healthy sleep", "for children", "on the history of tea", "about remote work", "in formal English",
+           "for a travel blog", "on saving money", "about a rainy day", "for a science class", "on learning music")
+_WORDS = ("the movie was great and the food was cold while a quiet river ran past old stone houses under bright "
+          "summer skies people walked slowly talking about books music and weather").split()
+
+
+def synthetic_instruction_pool(path: str | os.PathLike, records: int, seed: int = 0) -> Path:
+    """A procedural Self-Instruct-style JSONL pool of `records` `{instruction, input, output}` records
+    (instructions of 3–20 words, 40 % without input, outputs of 1–24 words); the same file for the
+    same arguments, rewritten only when missing."""
+    path = Path(path)
+    if path.exists():
+        return path
+    rng = random.Random(seed)
+
+    def words(lo: int, hi: int) -> str:
+        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(lo, hi)))
+
+    def record(i: int) -> dict[str, str]:
+        instruction = f"{rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
+        if rng.random() < 0.7:
+            instruction += f" {rng.choice(_TOPICS)}"
+        if rng.random() < 0.4:
+            instruction += f". {words(2, 9).capitalize()}"
+        return {"id": f"synthetic-{i:06d}", "instruction": instruction + ".",
+                "input": words(4, 30) if rng.random() < 0.6 else "", "output": words(1, 24)}
+
+    atomic.write_jsonl(path, (record(i) for i in range(records)))
+    return path
 
 
 # --------------------------------------------------------------------------- machine
@@ -521,3 +567,121 @@ def warm_up(engine: Engine) -> None:
     engine.generate(prompts, max_new_tokens=2)
     engine.generate(prompts[:1], max_new_tokens=2, batch_size=1)
     engine.score(prompts, ["yes", "no"])
+
+
+# --------------------------------------------------------------------------- scoring a 52K pool, streamed
+
+STREAM_TARGETS = {"peak_rss_gb": 2.0}
+
+
+def tiny_random_model(out: str | os.PathLike) -> Path:
+    """A 2-layer Llama (hidden size 64) with random weights and a 400-token byte-level BPE trained in a
+    second on the synthetic pool's words: what the stream benchmark scores with (the tests' tiny model)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = Path(out)
+    if (out / "config.json").exists():
+        return out
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "</s>", "<unk>", "<s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    corpus = [" ".join(_VERBS + _OBJECTS + _TOPICS), " ".join(_WORDS), "Definition: Input: Output: Now complete"]
+    tok.train_from_iterator(corpus * 4, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                   bos_token="<s>")
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=True, initializer_range=0.2, bos_token_id=fast.bos_token_id,
+                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    fast.save_pretrained(out)
+    return out
+
+
+def stream_benchmark(
+    records: int = 52_000,
+    *,
+    json_path: str | os.PathLike | None = None,
+    work_dir: str | os.PathLike | None = None,
+    perturbations: int = 10,
+    max_new_tokens: int = 16,
+    threads: int | None = 1,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Score a synthetic Self-Instruct-style pool of `records` one-instance tasks × (K + 1) prompts
+    with a tiny random-weight model through `score_tasks` (blocks, shards, streamed final files), then
+    pick 16,000 (or a third) of them by prompt uncertainty. Reports the process's peak RSS
+    (`ru_maxrss`: pool, model and scoring together) and seconds per 1,000 records.
+
+    `threads`: torch threads (None: torch's default). One by default: the tiny model's products are too
+    small to split, and on a shared 2-core machine two threads waiting for each other ran 2–4× slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        return _stream_run(records, json_path, work_dir, perturbations, max_new_tokens, progress, echo)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _stream_run(records: int, json_path: str | os.PathLike | None, work_dir: str | os.PathLike | None,
+                perturbations: int, max_new_tokens: int, progress: bool, echo: Callable[[str], None]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(work_dir) if work_dir is not None else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        pool = synthetic_instruction_pool(root / f"pool-{records}.jsonl", records)
+        model = tiny_random_model(root / "tiny-llama")
+        cfg = load_config(None, [f"model.name={model}", "model.dtype=float32", f"scoring.perturbations={perturbations}",
+                                 f"scoring.max_new_tokens={max_new_tokens}", "seed=0"])
+        lm = load_model(str(model), dtype="float32", device="cpu")
+        t = time.perf_counter()
+        library = TaskLibrary(pool)
+        names = library.names()
+        load_seconds = time.perf_counter() - t
+        rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        blocks = plan_blocks(names, lambda n: min(cfg.scoring.instances, library.summary(n).n_instances)
+                             * (perturbations + 1))
+        echo(f"pool: {records} records ({pool.stat().st_size / 1e6:.1f} MB) loaded in {load_seconds:.1f} s; "
+             f"{len(blocks)} blocks of ≤ {BLOCK_PAIRS} pairs; tiny random Llama, K = {perturbations}, "
+             f"labels ≤ {max_new_tokens} tokens; torch {torch.__version__}, {torch.get_num_threads()} threads")
+        out = root / "scores"
+        shutil.rmtree(out, ignore_errors=True)  # a kept --dir's earlier run would be resumed, not timed
+        stall = cpu_stall_seconds()
+        t = time.perf_counter()
+        score_tasks(lm, library, names, cfg, out, progress=progress)
+        seconds = time.perf_counter() - t
+        stall = cpu_stall_seconds() - stall
+        with open(out / "records.jsonl", "rb") as f:
+            n_pairs = sum(1 for _ in f)
+        records_bytes = (out / "records.jsonl").stat().st_size
+        t = time.perf_counter()
+        table = read_task_scores(out / "tasks.json")[0]
+        picked = select("high_prompt_uncertainty", [library.summary(n) for n in names], table,
+                        min(16_000, len(names) // 3), np.random.default_rng(0), cls_ratio=0.356)
+        select_seconds = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    figures: dict[str, Any] = {
+        "records": records, "scored_pairs": n_pairs, "parts": len(blocks), "block_pairs": BLOCK_PAIRS,
+        "perturbations": perturbations, "max_new_tokens": max_new_tokens, "engine": get_engine(cfg.engine.name, lm).name,
+        "threads": torch.get_num_threads(), "seconds": seconds, "seconds_per_1000_records": seconds / records * 1000,
+        "pairs_per_second": n_pairs / seconds, "load_seconds": load_seconds, "select_seconds": select_seconds,
+        "picked": len(picked), "records_jsonl_mb": records_bytes / 1e6, "peak_rss_gb": peak,
+        "peak_rss_after_load_gb": rss_loaded, "cpu_stall_seconds": stall,
+        "model": "tiny random Llama (2 layers, hidden 64, 400-token BPE)",
+    }
+    ok = peak < STREAM_TARGETS["peak_rss_gb"]
+    figures["checks"] = {"peak RSS (GB)": {"value": peak, "target": STREAM_TARGETS["peak_rss_gb"], "pass": ok}}
+    echo(f"scored {records} records × {perturbations + 1} prompts = {n_pairs} pairs in {seconds:.0f} s: "
+         f"{figures['seconds_per_1000_records']:.2f} s per 1,000 records, {figures['pairs_per_second']:.0f} pairs/s, "
+         f"{len(blocks)} parts; records.jsonl {records_bytes / 1e6:.0f} MB; selection of {len(picked)} in "
+         f"{select_seconds:.1f} s")
+    echo(f"peak RSS {peak:.2f} GB (after loading the pool and model {rss_loaded:.2f} GB; target < "
+         f"{STREAM_TARGETS['peak_rss_gb']:.0f} GB) {'PASS' if ok else 'MISS'}; cpu stall {stall:.0f} s")
+    figures.update(run_info("stream"))
+    if json_path is not None:
+        atomic.write_json(json_path, figures)
+    return figures

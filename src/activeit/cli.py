@@ -151,7 +151,7 @@ def score(
     """Score the remain pool of the config's split: prompt uncertainty, prediction probability, perplexity.
 
     Writes OUT/records.jsonl (one line per task, instance and perturbation) and OUT/tasks.json.
-    An interrupted call resumes from the tasks already scored.
+    An interrupted call resumes after the blocks of tasks already scored (none is scored twice).
     """
     from activeit.pool import config_pool, read_task_list
     from activeit.scores import identical_warning, score_tasks
@@ -519,6 +519,21 @@ def bench_scoring(
     from activeit.bench import scoring_benchmark
 
     scoring_benchmark(data, n_tasks=tasks, json_path=json_path, bf16=bf16.value, echo=typer.echo)
+
+
+@bench_app.command("stream")
+def bench_stream(
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the figures to this JSON file.")] = None,
+    records: Annotated[int, typer.Option(min=1, help="Records in the synthetic instruction pool.")] = 52_000,
+    work_dir: Annotated[Optional[Path], typer.Option("--dir", help="Keep the pool, model and scores here (default: a temporary directory).")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="Torch threads (the tiny model's products are too small to split).")] = 1,
+) -> None:
+    """Score a synthetic 52K-record instruction pool × 11 prompts with a tiny random-weight model, streamed
+    to disk: peak RSS and seconds per 1,000 records."""
+    from activeit.bench import stream_benchmark
+
+    _tune_process()
+    stream_benchmark(records, json_path=json_path, work_dir=work_dir, threads=threads, echo=typer.echo)
 
 
 def main(argv: list[str] | None = None) -> None:

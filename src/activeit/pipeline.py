@@ -113,7 +113,8 @@ def track_steps(ctx: Context, track: Track, pool0: PoolState, picks: Sequence[in
             yield scored
         yield select_step(ctx, cfg, track, i, scored, train, remain, picks[i])
         picked = read_task_list(ctx.layout.picked_path(track, i), ctx.library)
-        train, remain = train + picked, [n for n in remain if n not in set(picked)]
+        taken = set(picked)
+        train, remain = train + picked, [n for n in remain if n not in taken]
 
 
 def train_step(ctx: Context, cfg: Config, track: Track, i: int, train: list[str], pool0: PoolState) -> Step:

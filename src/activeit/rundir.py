@@ -73,6 +73,21 @@ def input_hash(inputs: Any) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[:16]
 
 
+INLINE_ITEMS = 64
+"""Longer lists (a 52K pool's task names) are kept in the manifest as their length and digest."""
+
+
+def compact_inputs(value: Any) -> Any:
+    """Inputs as the manifest keeps them: a list of more than `INLINE_ITEMS` items becomes one string
+    naming its length and digest, so a Self-Instruct run's manifest stays kilobytes, not hundreds of
+    megabytes rewritten after every step. Step hashes are taken over the full inputs."""
+    if isinstance(value, dict):
+        return {k: compact_inputs(v) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > INLINE_ITEMS:
+        return f"<{len(value)} items, sha256 {input_hash(value)}>"
+    return value
+
+
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -83,7 +98,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def changed_keys(old: Any, new: Any) -> list[str]:
-    a, b = _flatten(old), _flatten(new)
+    a, b = _flatten(compact_inputs(old)), _flatten(compact_inputs(new))
     return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
@@ -103,7 +118,7 @@ class Manifest:
         return self.steps.get(key)
 
     def finish(self, key: str, digest: str, inputs: Any, outputs: Sequence[str], seconds: float) -> None:
-        self.steps[key] = {"hash": digest, "inputs": inputs, "outputs": list(outputs),
+        self.steps[key] = {"hash": digest, "inputs": compact_inputs(inputs), "outputs": list(outputs),
                            "seconds": round(seconds, 3), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.save()
 

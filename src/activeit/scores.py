@@ -10,13 +10,14 @@ names. All inference goes through `activeit.engine`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -248,19 +249,46 @@ def task_scores_from_records(records: Iterable[Mapping[str, Any]], scoring: Scor
     grouped: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         grouped[r["task"]][r.get("purpose", PU)].append(r)
+    out = {task: _task_entry(task, parts, scoring, info) for task, parts in sorted(grouped.items())}
+    _assign_regions(out)
+    return out
+
+
+def _task_entry(task: str, parts: Mapping[str, Sequence[Mapping[str, Any]]], scoring: ScoringConfig,
+                info: Mapping[str, tuple[str, str]] | None) -> TaskScores:
+    kind, category = (info or {}).get(task, ("", ""))
+    entry = TaskScores(task, kind, category, n=0, K=0)
+    for scorer in SCORERS.values():
+        for key, value in scorer.aggregate(parts, scoring).items():
+            if key == "n" and entry.n:
+                continue
+            if key in _FIELDS:
+                setattr(entry, key, value)
+            else:
+                entry.extra[key] = value
+    return entry
+
+
+def stream_task_scores(records: Iterable[Mapping[str, Any]], scoring: ScoringConfig,
+                       info: Mapping[str, tuple[str, str]] | None = None) -> dict[str, TaskScores]:
+    """`task_scores_from_records` for records grouped by task (as `score_tasks` writes them): one task's
+    records in memory at a time, so a 52K-task records.jsonl aggregates in bounded memory."""
     out: dict[str, TaskScores] = {}
-    for task, parts in sorted(grouped.items()):
-        kind, category = (info or {}).get(task, ("", ""))
-        entry = TaskScores(task, kind, category, n=0, K=0)
-        for scorer in SCORERS.values():
-            for key, value in scorer.aggregate(parts, scoring).items():
-                if key == "n" and entry.n:
-                    continue
-                if key in _FIELDS:
-                    setattr(entry, key, value)
-                else:
-                    entry.extra[key] = value
-        out[task] = entry
+    task: str | None = None
+    parts: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r["task"] != task:
+            if task is not None:
+                if task in out:
+                    raise ValueError(f"records of task {task!r} are not contiguous")
+                out[task] = _task_entry(task, parts, scoring, info)
+            task, parts = r["task"], defaultdict(list)
+        parts[r.get("purpose", PU)].append(r)
+    if task is not None:
+        if task in out:
+            raise ValueError(f"records of task {task!r} are not contiguous")
+        out[task] = _task_entry(task, parts, scoring, info)
+    out = dict(sorted(out.items()))
     _assign_regions(out)
     return out
 
@@ -408,17 +436,25 @@ class Scorer:
         prediction run); prompt 0 of prompt uncertainty may differ from it (padded or re-drawn
         demonstrations), and then it is scored, not reused from generation.
         """
-        draw = self.draw(task)
-        requests = [r for name, scorer in SCORERS.items() if name in self.compute for r in scorer.requests(draw)]
-        todo = [r for r in requests if r.known is None]
+        return self.score_block([task])[0]
+
+    def score_block(self, tasks: Sequence[Task]) -> list[list[Record]]:
+        """The records of several tasks, each list what `score_task` gives for its task: every draw
+        is keyed by its own task, only the engine calls are shared, so that one-instance tasks (11
+        prompts each) still fill the engine's batches."""
+        draws = [self.draw(task) for task in tasks]
+        for d in draws:
+            d.block = draws
+        requests = [[r for name, scorer in SCORERS.items() if name in self.compute for r in scorer.requests(d)]
+                    for d in draws]
+        todo = [r for per_task in requests for r in per_task if r.known is None]
         fresh = iter(self.engine.score([r.prompt for r in todo], [r.target_ids for r in todo],
                                        batch_size=self.cfg.scoring.batch_size))
-        return [
-            Record(task.name, r.instance.id, r.perturbation, r.prompt, r.label, list(r.target_ids), res.n_tokens,
-                   res.mean_ce, res.p, r.purpose, r.identical)
-            for r in requests
-            for res in [r.known if r.known is not None else next(fresh)]
-        ]
+        return [[Record(task.name, r.instance.id, r.perturbation, r.prompt, r.label, list(r.target_ids), res.n_tokens,
+                        res.mean_ce, res.p, r.purpose, r.identical)
+                 for r in per_task
+                 for res in [r.known if r.known is not None else next(fresh)]]
+                for task, per_task in zip(tasks, requests)]
 
     def draw(self, task: Task) -> TaskDraw:
         """The instances and perturbations of a task that every scorer shares."""
@@ -447,6 +483,8 @@ class TaskDraw:
     variants: list[Any]
     originals: list[str]
     _generated: list[Any] | None = None
+    block: list[TaskDraw] | None = field(default=None, repr=False, compare=False)
+    """The draws scored together with this one: their labels are generated in one engine call."""
 
     @property
     def scoring(self) -> ScoringConfig:
@@ -457,8 +495,34 @@ class TaskDraw:
 
     def generated(self) -> list[Any]:
         if self._generated is None:
-            self._generated = self.scorer._generate(self.originals)
+            pending = [d for d in (self.block or [self]) if d._generated is None]
+            outputs = iter(self.scorer._generate([p for d in pending for p in d.originals]))
+            for d in pending:
+                d._generated = [next(outputs) for _ in d.originals]
         return self._generated
+
+
+BLOCK_PAIRS = 512
+"""Scored pairs a block of tasks aims at: enough for full engine batches, little to redo after a kill."""
+
+
+def plan_blocks(names: Sequence[str], pairs: Callable[[str], int], block_pairs: int = BLOCK_PAIRS) -> list[range]:
+    """Consecutive runs of `names` (as index ranges) of about `block_pairs` pairs each; a task is
+    never split, so a task with more pairs than that is a block alone."""
+    blocks, start, total = [], 0, 0
+    for i, name in enumerate(names):
+        n = pairs(name)
+        if i > start and total + n > block_pairs:
+            blocks.append(range(start, i))
+            start, total = i, 0
+        total += n
+    if start < len(names):
+        blocks.append(range(start, len(names)))
+    return blocks
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, ensure_ascii=True).encode()).hexdigest()
 
 
 def score_tasks(
@@ -472,16 +536,19 @@ def score_tasks(
     compute: Sequence[str] | None = None,
     progress: bool = True,
     round_index: int | None = None,
+    block_pairs: int = BLOCK_PAIRS,
 ) -> dict[str, TaskScores]:
     """Score `names`, writing `out_dir/records.jsonl` and `out_dir/tasks.json`.
 
     `round_index` keys the instance and perturbation draws (`scoring.redraw_each_round`); by
     default it is read from a run's layout (`round_<i>/scores`), else 0.
 
-    Each finished task's records go to `out_dir/parts/<task>.jsonl` first (atomically), so an
-    interrupted call resumes where it stopped; the two final files appear only when all is done.
-    In a multi-process launch every process must call this: each scores its share of the tasks,
-    the main process writes the two files, and every process returns all scores.
+    Tasks are scored in blocks of consecutive names (`plan_blocks`, ~`block_pairs` pairs), whose
+    engine calls are shared; each finished block's records go to `out_dir/parts/<block>.jsonl`
+    (atomically), so an interrupted call resumes at the first unfinished block. The two final files
+    are streamed from the blocks (one task's records in memory at a time) and appear only when all
+    is done. In a multi-process launch every process must call this: each scores its share of the
+    blocks, the main process writes the two files, and every process returns all scores.
     """
     out_dir = Path(out_dir)
     compute = tuple(SCORERS) if compute is None else tuple(compute)
@@ -489,32 +556,40 @@ def score_tasks(
     if round_index is None:
         round_index = round_from_dir(out_dir)
     scorer = Scorer(lm, cfg, seed=seed, compute=compute, round_index=round_index)
+    s = cfg.scoring
+    per_instance = s.perturbations + 1 if PU in compute else 1
+    blocks = plan_blocks(names, lambda n: min(s.instances, library.summary(n).n_instances) * per_instance,
+                         block_pairs)
     if distributed.is_main():
         _reset_stale_parts(parts, {
             "model": getattr(lm, "source", None), "dtype": str(getattr(lm, "dtype", "")), "seed": scorer.seed,
             "round": scorer.round_key,
             "compute": sorted(compute), "scoring": cfg.scoring.result_inputs(),
             "prompt": cfg.prompt.model_dump(mode="json"), "chat_template": cfg.model.chat_template,
+            "blocks": {"count": len(blocks), "sha256": _digest([list(names[b.start:b.stop]) for b in blocks])},
         })
     distributed.barrier()
     started = time.perf_counter()
-    bar = tqdm(distributed.shard(names), desc="scoring tasks", unit="task",
+    mine = distributed.shard(range(len(blocks)))
+    bar = tqdm(total=sum(len(blocks[b]) for b in mine), desc="scoring tasks", unit="task",
                disable=not (progress and distributed.is_main()), dynamic_ncols=True)
-    for name in bar:
-        bar.set_postfix_str(name[:40])
-        part = parts / f"{name}.jsonl"
-        if part.exists():
-            continue
-        atomic.write_jsonl(part, (asdict(r) for r in scorer.score_task(library.load(name))))
-        atomic.crashpoint(f"scored-{name}")
+    for b in mine:
+        part = _block_path(parts, b)
+        if not part.exists():
+            bar.set_postfix_str(names[blocks[b].start][:40])
+            records = scorer.score_block([library.load(names[i]) for i in blocks[b]])
+            atomic.write_jsonl(part, (asdict(r) for per_task in records for r in per_task))
+            atomic.crashpoint(f"scored-{b:06d}")
+        bar.update(len(blocks[b]))
+    bar.close()
     distributed.barrier()
     if not distributed.is_main():
         distributed.barrier()
         return read_task_scores(out_dir / "tasks.json")[0]
-    records = [row for name in names for row in atomic.read_jsonl(parts / f"{name}.jsonl")]
     info = {n: (library.summary(n).kind, library.summary(n).category) for n in names}
-    scores = task_scores_from_records(records, cfg.scoring, info)
-    atomic.write_jsonl(out_dir / "records.jsonl", records)
+    with atomic.atomic_open(out_dir / "records.jsonl") as f:
+        scores = stream_task_scores(_copied_rows([_block_path(parts, b) for b in range(len(blocks))], f),
+                                    cfg.scoring, info)
     write_task_scores(out_dir / "tasks.json", scores, meta={
         "model": getattr(lm, "name", None), "seed": scorer.seed, "round": scorer.round_key, "compute": list(compute),
         "scoring": cfg.scoring.model_dump(mode="json"), "seconds": round(time.perf_counter() - started, 3),
@@ -524,8 +599,28 @@ def score_tasks(
     return scores
 
 
+def _block_path(parts: Path, block: int) -> Path:
+    return parts / f"{block:06d}.jsonl"
+
+
+def _copied_rows(paths: Sequence[Path], out: Any) -> Iterator[dict[str, Any]]:
+    """The rows of JSONL files in order, each line also copied to `out` as it is read."""
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+                out.write(line if line.endswith("\n") else line + "\n")
+                yield row
+
+
 def _reset_stale_parts(parts: Path, key: Mapping[str, Any]) -> None:
-    """Finished tasks are reused on resume only if they were scored with the same settings."""
+    """Finished blocks are reused on resume only if they were scored with the same settings and the
+    same tasks in the same blocks."""
     stamp = parts / "settings.json"
     if parts.exists():
         try:
