@@ -32,7 +32,8 @@ from activeit.metrics import score_records
 from activeit.models import LoadedModel, load_trained
 from activeit.pool import PoolState, config_pool, pool_lines, read_task_list, resolve_split_dir, write_task_list
 from activeit.replay import Replay, plan_replay
-from activeit.rundir import Manifest, RunLayout, Track, changed_keys, clean_stale, input_hash, write_summary
+from activeit.rundir import JUDGE_SUMMARY, Manifest, RunLayout, Track, changed_keys, clean_stale, input_hash, \
+    write_summary
 from activeit.scores import read_task_scores, score_tasks
 from activeit.strategies import check_scores_available, check_strategy_names, scores_to_compute, select_for_round
 from activeit.tasks import TaskLibrary
@@ -278,7 +279,7 @@ def judge_step(ctx: Context, track: Track, base: Track, i: int, answers_hash: st
               **ctx.judge.inputs()}
     out = rdir / JUDGE_DIR
     step = Step(ctx.layout.key(track, i, "judge"), "judge", i, track, inputs,
-                [f"{JUDGE_DIR}/verdicts.jsonl", f"{JUDGE_DIR}/summary.json"], lambda: None)
+                [f"{JUDGE_DIR}/verdicts.jsonl", JUDGE_SUMMARY], lambda: None)
 
     def run() -> None:
         if not distributed.is_main():
@@ -292,7 +293,7 @@ def judge_step(ctx: Context, track: Track, base: Track, i: int, answers_hash: st
         summary = {**summarize(verdicts), "strategy": track.strategy, "against": base.strategy, "seed": track.seed,
                    "round": i, "judge": spec.judge, "questions": spec.questions}
         atomic.write_jsonl(out / "verdicts.jsonl", verdicts)
-        atomic.write_json(out / "summary.json", summary)
+        atomic.write_json(rdir / JUDGE_SUMMARY, summary)
         partial_path(out, step.hash).unlink(missing_ok=True)
 
     step.run = run
