@@ -3,10 +3,11 @@
 Each round of a track (one strategy, one seed): train a fresh model from the base on every
 task picked so far → evaluate on dev and test → (not after the last round) score the remain
 pool → the strategy picks `chunk` tasks. Round 0 is the same for every strategy of a seed
-and is computed once. With `evaluation.judge`, each later round's model also answers the judge's
-questions, and after all tracks each strategy's round is judged against the `against` strategy's. Every step writes its outputs atomically, then records itself in
-`manifest.json` with a hash of its inputs; a rerun skips finished steps and refuses to reuse
-one whose inputs changed.
+and is computed once. With `evaluation.judge`, each later round's model also answers the
+judge's questions, and after all tracks each strategy's round is judged against the `against`
+strategy's. Every step writes its outputs atomically, then records itself in `manifest.json`
+with a hash of its inputs; a rerun skips finished steps and refuses to reuse one whose inputs
+changed.
 """
 
 from __future__ import annotations
