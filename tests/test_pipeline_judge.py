@@ -141,3 +141,22 @@ def test_kill_at_judge_steps_and_resume(tmp_path, tiny_causal_dir, ni_mini, ques
     verdicts = "seed_1/random_cls/round_1/judge/verdicts.jsonl"
     assert (killed / verdicts).read_text() == (straight / verdicts).read_text()
     assert not list(killed.rglob(".*.tmp")) and not list(killed.rglob(".verdicts-*"))
+
+
+def test_another_judge_redoes_only_answers_and_verdicts(tmp_path, tiny_causal_dir, other_causal_dir, ni_mini, questions):
+    data = judged_config(tiny_causal_dir, ni_mini, questions)
+    root = run_experiment(cfg_of(data), tmp_path / "run", progress=False, echo=quiet)
+    before = Manifest(root).steps
+    data["evaluation"]["judge"] |= {"judge": str(other_causal_dir), "max_new_tokens": 3}
+    lines = []
+    run_experiment(cfg_of(data), root, progress=False, echo=lines.append)
+    after = Manifest(root).steps
+    redone = sorted(k for k in after if after[k] != before.get(k))
+    assert redone == ["seed_1/random/round_1/answer", "seed_1/random_cls/round_1/answer",
+                      "seed_1/random_cls/round_1/judge"]
+    assert [line.split("· ")[-1].split(" (")[0] for line in lines if line.startswith("[")] == ["answer"] * 2 + ["judge"]
+    summary = json.loads((root / "seed_1" / "random_cls" / "round_1" / "judge" / "summary.json").read_text())
+    assert summary["judge"] == str(other_causal_dir)
+    answers = _read_jsonl(root / "seed_1" / "random" / "round_1" / "answers.jsonl")
+    verdicts = _read_jsonl(root / "seed_1" / "random_cls" / "round_1" / "judge" / "verdicts.jsonl")
+    assert [v["answer_b"] for v in verdicts] == [a["answer"] for a in answers]

@@ -231,6 +231,9 @@ class _Missing:
 
 ANSWERS = "answers.jsonl"
 JUDGE_DIR = "judge"
+REDONE_ON_CHANGE = frozenset({"answer", "judge"})
+"""Steps no later step of a track reads: when their inputs change (another judge, another answer
+length) they are redone instead of refused, without touching training."""
 
 
 def answer_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step) -> Step:
@@ -391,6 +394,10 @@ def _walk(ctx: Context, pools: dict[int, PoolState], chunk: int, execute: bool, 
             entry = ctx.manifest.entry(step.key)
             rdir = ctx.layout.round_dir(step.track, step.round)
             finished = entry is not None and all((rdir / o).exists() for o in entry["outputs"])
+            if finished and entry["hash"] != step.hash and step.kind in REDONE_ON_CHANGE:
+                if not execute:
+                    continue
+                finished = False
             if finished and entry["hash"] != step.hash:
                 keys = changed_keys(entry["inputs"], step.inputs)
                 mismatches[step.key] = f"{step.key}: {', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}"
