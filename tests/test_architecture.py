@@ -1,7 +1,7 @@
 """The package's layers import one way, and only the CLI imports lazily.
 
 Data flows config → tasks/pool → prompts/perturb → models → engine → scores → strategies →
-training/evaluate → pipeline → report/judge → cli. `rundir` (the run-directory schema) sits
+training/evaluate → judge → pipeline → report → cli. `rundir` (the run-directory schema) sits
 below the pipeline that writes runs through it. Inside a layer imports must not form a cycle.
 Run `python tests/test_architecture.py` to print the import graph's cycles and lazy imports.
 """
@@ -25,8 +25,9 @@ LAYERS = [
     {"scores"},
     {"strategies"},
     {"training", "evaluate"},
+    {"judge"},
     {"pipeline"},
-    {"report", "judge", "bench"},
+    {"report", "bench"},
     {"cli", "__main__"},
 ]
 LAZY_OK = {"cli"}

@@ -396,7 +396,8 @@ def run(
     """Run the active instruction tuning loop for every strategy and seed (resumes if OUT exists).
 
     Each round: train from the base model on all picked tasks, evaluate on dev and test,
-    score the remain pool, pick the next tasks. Writes OUT/summary.json and OUT/report/.
+    score the remain pool, pick the next tasks. With evaluation.judge, every round from 1 on is
+    also judged against another strategy's model of that round. Writes OUT/summary.json and OUT/report/.
     """
     import logging
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -210,6 +210,23 @@ class TrainingConfig(Section):
         return self
 
 
+class JudgeConfig(Section):
+    """Pairwise judging of every round against another strategy's model of the same round and seed
+    (the paper's Self-Instruct evaluation; docs/semantics.md)."""
+
+    questions: str
+    """JSONL (or JSON list) of `{id?, instruction, input?}`, as `activeit judge --questions`."""
+    judge: str = "smollm2-135m"
+    """A local model name/directory, or an OpenAI-compatible chat-completions URL, as `activeit judge --judge`
+    (key from `$ACTIVEIT_JUDGE_API_KEY` or `$OPENAI_API_KEY`). The default only shows that judging works."""
+    against: str = "random"
+    """The strategy every other strategy is judged against; must be one of `experiment.strategies`."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Answer length limit; null: `evaluation.max_new_tokens`."""
+    url_model: str | None = None
+    """Model name sent to a URL judge (default: `$ACTIVEIT_JUDGE_MODEL`, else gpt-4)."""
+
+
 class EvaluationConfig(Section):
     test_instances: int = Field(100, ge=1)
     """Reported test metrics: the first N instances of every test task (the NI README's rule)."""
@@ -222,6 +239,13 @@ class EvaluationConfig(Section):
     reference's dev tasks sit in its test list, first 100 each)."""
     max_new_tokens: int = Field(128, ge=1)
     batch_size: int = Field(32, ge=1)
+    judge: JudgeConfig | None = None
+    """Judge each round's model against the `against` strategy's (wins − losses per round); null: off."""
+
+    def result_inputs(self) -> dict[str, Any]:
+        """The settings dev/test metrics depend on, for input hashes: turning judging on or changing it
+        leaves finished evaluations (and training checkpoints) valid."""
+        return self.model_dump(mode="json", exclude={"judge"})
 
 
 class RoundsConfig(Section):
@@ -309,6 +333,14 @@ class Config(Section):
             values = getattr(self.experiment, key)
             if values is not None and (not values or len(set(values)) != len(values)):
                 raise ValueError(f"experiment.{key} must be a non-empty list without repeats")
+        judge = self.evaluation.judge
+        if judge is not None:
+            if judge.against not in self.strategies:
+                raise ValueError(f"evaluation.judge.against: {judge.against!r} is not one of the experiment's "
+                                 f"strategies ({', '.join(self.strategies)}); add it to experiment.strategies")
+            if len(self.strategies) < 2:
+                raise ValueError(f"evaluation.judge: nothing to judge against {judge.against!r}; "
+                                 "experiment.strategies needs at least one other strategy")
         return self
 
     @property
@@ -329,13 +361,21 @@ class Config(Section):
 # --------------------------------------------------------------------------- loading
 
 
+def _section_type(ann: Any) -> type[BaseModel] | None:
+    """The section model of a field annotated `Section` or `Section | None`."""
+    for candidate in (ann, *get_args(ann)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, info in model.model_fields.items():
         keys.append(prefix + name)
-        ann = info.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            keys += _known_keys(ann, prefix + name + ".")
+        section = _section_type(info.annotation)
+        if section is not None:
+            keys += _known_keys(section, prefix + name + ".")
     return keys
 
 
@@ -375,11 +415,11 @@ def _check_key(parts: list[str], text: str) -> None:
             close = difflib.get_close_matches(key, _known_keys(Config), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"--set {text!r}: unknown config key '{key}'{hint}")
-        ann = model.model_fields[part].annotation
+        section = _section_type(model.model_fields[part].annotation)
         if i < len(parts) - 1:
-            if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            if section is None:
                 raise ConfigError(f"--set {text!r}: '{'.'.join(parts[: i + 1])}' is not a section")
-            model = ann
+            model = section
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from activeit.config import Config
 from activeit.engine import engine_for
 from activeit.errors import ConfigError, RunStateError, TaskFormatError
 from activeit.evaluate import generate_texts
-from activeit.models import holds_model, load_trained
+from activeit.models import LoadedModel, holds_model, load_trained
 from activeit.prompts import build_source, model_prompt
 from activeit.rundir import Manifest, RunLayout, Track, input_hash, load_run
 from activeit.tasks import read_records
@@ -185,13 +185,25 @@ def answer_prompt(question: Question, tokenizer: Any, cfg: Config, *, causal: bo
 def answer_questions(side: Side, questions: Sequence[Question], *, max_new_tokens: int | None = None,
                      progress: bool = True) -> list[dict[str, Any]]:
     """Greedy answers of one side, one record per question."""
-    lm = load_trained(side.model, side.cfg)
-    prompts = [answer_prompt(q, lm.tokenizer, side.cfg, causal=lm.causal) for q in questions]
-    texts = generate_texts(engine_for(side.cfg, lm), prompts, max_new_tokens=max_new_tokens or side.cfg.evaluation.max_new_tokens,
-                           stop_strings=side.cfg.prompt.stop_strings, batch_size=side.cfg.evaluation.batch_size,
+    return answer_with(load_trained(side.model, side.cfg), side.cfg, questions, max_new_tokens=max_new_tokens,
+                       progress=progress)
+
+
+def answer_with(lm: LoadedModel, cfg: Config, questions: Sequence[Question], *, max_new_tokens: int | None = None,
+                progress: bool = True) -> list[dict[str, Any]]:
+    """Greedy answers of a loaded model trained with `cfg` (a run's round model answers this way too)."""
+    prompts = [answer_prompt(q, lm.tokenizer, cfg, causal=lm.causal) for q in questions]
+    texts = generate_texts(engine_for(cfg, lm), prompts, max_new_tokens=max_new_tokens or cfg.evaluation.max_new_tokens,
+                           stop_strings=cfg.prompt.stop_strings, batch_size=cfg.evaluation.batch_size,
                            progress=progress)
     return [{"id": q.id, "instruction": q.instruction, "input": q.input, "prompt": p, "answer": t}
             for q, p, t in zip(questions, prompts, texts)]
+
+
+def answer_inputs(cfg: Config, questions_digest: str, max_new_tokens: int | None) -> dict[str, Any]:
+    """What a model's answers depend on besides its weights, for input hashes."""
+    return {"questions": questions_digest, "max_new_tokens": max_new_tokens, "model": cfg.section("model"),
+            "prompt": cfg.section("prompt"), "evaluation": cfg.evaluation.result_inputs(), "engine": cfg.engine.name}
 
 
 # --------------------------------------------------------------------------- judges
@@ -321,6 +333,29 @@ def make_judge(spec: str, cfg: Config, *, url_model: str | None = None) -> Local
     return LocalJudge(spec, cfg)
 
 
+class LazyJudge:
+    """The judge, loaded on first use and then kept: identical answers never load it, and a run
+    judging many rounds loads it once."""
+
+    def __init__(self, spec: str, cfg: Config, *, url_model: str | None = None,
+                 echo: Callable[[str], None] = lambda line: None):
+        self.spec, self.cfg, self.url_model, self.echo = spec, cfg, url_model, echo
+        self.loaded: LocalJudge | UrlJudge | None = None
+
+    def __call__(self) -> LocalJudge | UrlJudge:
+        if self.loaded is None:
+            self.echo(f"judge: {self.spec}")
+            self.loaded = make_judge(self.spec, self.cfg, url_model=self.url_model)
+        return self.loaded
+
+    def inputs(self) -> dict[str, Any]:
+        """What verdicts depend on besides the answers: the judge's identity and its instructions."""
+        url = is_url(self.spec)
+        identity = ({"url": self.spec, "model": url_model_name(self.url_model)} if url
+                    else {"model": _model_stamp(self.spec), "cfg": self.cfg.section("model")})
+        return {"judge": identity, "system": SYSTEM, "ask": URL_ASK if url else LOCAL_ASK}
+
+
 # --------------------------------------------------------------------------- verdicts
 
 
@@ -349,12 +384,13 @@ def position_free_margin(a_first: dict[str, float], b_first: dict[str, float]) -
 
 
 def summarize(verdicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """`{wins, ties, losses}` from A's side, plus `invalid`, `n` and win rates over the valid verdicts."""
+    """`{wins, ties, losses, wins_minus_losses}` from A's side, plus `invalid`, `n` and win rates over the
+    valid verdicts (the paper plots wins − losses)."""
     counts = {v: sum(r["verdict"] == v for r in verdicts) for v in ("a", "tie", "b", "invalid")}
     valid = counts["a"] + counts["tie"] + counts["b"]
     return {
         "wins": counts["a"], "ties": counts["tie"], "losses": counts["b"], "invalid": counts["invalid"],
-        "n": len(verdicts),
+        "wins_minus_losses": counts["a"] - counts["b"], "n": len(verdicts),
         "win_rate": counts["a"] / valid if valid else None,
         "win_rate_ties_half": (counts["a"] + counts["tie"] / 2) / valid if valid else None,
     }
@@ -405,6 +441,46 @@ def _chunks(n: int, size: int) -> Iterator[range]:
         yield range(start, min(start + size, n))
 
 
+def questions_digest(questions: Sequence[Question]) -> str:
+    return input_hash([q.__dict__ for q in questions])
+
+
+def judge_resumable(judge: Callable[[], LocalJudge | UrlJudge], questions: Sequence[Question],
+                    answers_a: Sequence[str], answers_b: Sequence[str], workdir: Path, digest: str, *,
+                    progress: bool = True, echo: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
+    """`judge_pairs` over all questions, checkpointed every `CHUNK` questions to a partial file in
+    `workdir` named by `digest` (the inputs' hash), so an interrupted judging resumes where it stopped.
+
+    The caller writes the finished verdicts, then removes the partial file (`partial_path`).
+    """
+    partial = partial_path(workdir, digest)
+    for stale in workdir.glob(".verdicts-*.partial.jsonl"):
+        if stale != partial:
+            stale.unlink(missing_ok=True)
+    judged: list[dict[str, Any]] = atomic.read_jsonl(partial, RunStateError) if partial.is_file() else []
+    if [r.get("id") for r in judged] != [q.id for q in questions[:len(judged)]]:
+        judged = []
+    if judged:
+        echo(f"resuming judging after {len(judged)} of {len(questions)} questions")
+    bar = tqdm(total=len(questions), initial=len(judged), desc="judging", unit="question",
+               disable=not (progress and sys.stderr.isatty()))
+    with bar:
+        for part in _chunks(len(questions), CHUNK):
+            if part.stop <= len(judged):
+                continue
+            part = range(max(part.start, len(judged)), part.stop)
+            judged += judge_pairs(judge, [questions[i] for i in part], [answers_a[i] for i in part],
+                                  [answers_b[i] for i in part])
+            atomic.write_jsonl(partial, judged)
+            atomic.crashpoint(f"judged-{len(judged)}")
+            bar.update(len(part))
+    return judged
+
+
+def partial_path(workdir: Path, digest: str) -> Path:
+    return workdir / f".verdicts-{digest}.partial.jsonl"
+
+
 def run_judge(
     a: str,
     b: str,
@@ -439,12 +515,11 @@ def run_judge(
         entry = manifest.entry(step)
         return entry is not None and entry["hash"] == digest and all(f.is_file() for f in files)
 
-    q_digest = input_hash([q.__dict__ for q in questions])
+    q_digest = questions_digest(questions)
     answers: dict[str, list[str]] = {}
     for key, side in sides.items():
         path = out / f"answers_{key}.jsonl"
-        digest = input_hash({"questions": q_digest, "model": _model_stamp(side.model), "max_new_tokens": max_new_tokens,
-                          **{s: side.cfg.section(s) for s in ("model", "prompt", "evaluation")}})
+        digest = input_hash({**answer_inputs(side.cfg, q_digest, max_new_tokens), "weights": _model_stamp(side.model)})
         if done(f"answers_{key}", digest, path):
             rows = atomic.read_jsonl(path, RunStateError)
             echo(f"{key.upper()}: answers reused from {path}")
@@ -457,51 +532,23 @@ def run_judge(
                             time.perf_counter() - started)
         answers[key] = [r["answer"] for r in rows]
 
-    url = is_url(judge)
-    judge_id = ({"url": judge, "model": url_model_name(url_model)} if url
-                else {"model": _model_stamp(judge), "cfg": cfg.section("model")})
-    digest = input_hash({"questions": q_digest, "a": answers["a"], "b": answers["b"], "judge": judge_id,
-                      "system": SYSTEM, "ask": URL_ASK if url else LOCAL_ASK})
+    lazy = LazyJudge(judge, cfg, url_model=url_model, echo=echo)
+    judge_id = lazy.inputs()
+    digest = input_hash({"questions": q_digest, "a": answers["a"], "b": answers["b"], **judge_id})
     verdicts_path, summary_path = out / "verdicts.jsonl", out / "summary.json"
     if done("verdicts", digest, verdicts_path, summary_path):
         echo(f"verdicts reused from {verdicts_path}")
         return json.loads(summary_path.read_text(encoding="utf-8"))
 
-    partial = out / f".verdicts-{digest}.partial.jsonl"
-    for stale in out.glob(".verdicts-*.partial.jsonl"):
-        if stale != partial:
-            stale.unlink(missing_ok=True)
-    judged: list[dict[str, Any]] = atomic.read_jsonl(partial, RunStateError) if partial.is_file() else []
-    if [r.get("id") for r in judged] != [q.id for q in questions[:len(judged)]]:
-        judged = []
-    if judged:
-        echo(f"resuming judging after {len(judged)} of {len(questions)} questions")
     started = time.perf_counter()
-    loaded: list[LocalJudge | UrlJudge] = []
-
-    def get_judge() -> LocalJudge | UrlJudge:
-        if not loaded:
-            echo(f"judge: {judge}")
-            loaded.append(make_judge(judge, cfg, url_model=url_model))
-        return loaded[0]
-
-    bar = tqdm(total=len(questions), initial=len(judged), desc="judging", unit="question",
-               disable=not (progress and sys.stderr.isatty()))
-    with bar:
-        for part in _chunks(len(questions), CHUNK):
-            if part.stop <= len(judged):
-                continue
-            part = range(max(part.start, len(judged)), part.stop)
-            judged += judge_pairs(get_judge, [questions[i] for i in part], [answers["a"][i] for i in part],
-                                [answers["b"][i] for i in part])
-            atomic.write_jsonl(partial, judged)
-            bar.update(len(part))
+    judged = judge_resumable(lazy, questions, answers["a"], answers["b"], out, digest, progress=progress, echo=echo)
+    url = is_url(judge)
     summary = {**summarize(judged), "a": a, "b": b, "a_model": sides["a"].model, "b_model": sides["b"].model,
-               "judge": judge, **({"judge_model": judge_id["model"]} if url else {}),
+               "judge": judge, **({"judge_model": judge_id["judge"]["model"]} if url else {}),
                "questions": str(questions_path), "seconds": round(time.perf_counter() - started, 1)}
     atomic.write_jsonl(verdicts_path, judged)
     atomic.write_json(summary_path, summary)
     manifest.finish("verdicts", digest, {"judge": judge, "questions": str(questions_path)},
                     [verdicts_path.name, summary_path.name], summary["seconds"])
-    partial.unlink(missing_ok=True)
+    partial_path(out, digest).unlink(missing_ok=True)
     return summary

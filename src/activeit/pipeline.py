@@ -3,9 +3,11 @@
 Each round of a track (one strategy, one seed): train a fresh model from the base on every
 task picked so far → evaluate on dev and test → (not after the last round) score the remain
 pool → the strategy picks the round's tasks (`rounds.chunk`, or the next step of `rounds.sizes`).
-Round 0 is the same for every strategy of a seed and is computed once. Every step writes its outputs atomically, then records itself in
-`manifest.json` with a hash of its inputs; a rerun skips finished steps and refuses to reuse
-one whose inputs changed.
+Round 0 is the same for every strategy of a seed and is computed once. With `evaluation.judge`,
+each later round's model also answers the judge's questions, and after all tracks each strategy's
+round is judged against the `against` strategy's. Every step writes its outputs atomically, then
+records itself in `manifest.json` with a hash of its inputs; a rerun skips finished steps and
+refuses to reuse one whose inputs changed.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from activeit.config import AUTO_SPLIT, Config
 from activeit.engine import engine_names
 from activeit.errors import ConfigError, RunStateError
 from activeit.evaluate import build_items, predict
+from activeit.judge import LazyJudge, Question, answer_inputs, answer_with, judge_resumable, partial_path, \
+    questions_digest, read_questions, summarize
 from activeit.metrics import score_records
 from activeit.models import LoadedModel, load_trained
 from activeit.pool import PoolState, config_pool, pool_lines, read_task_list, resolve_split_dir, write_task_list
 from activeit.replay import Replay, plan_replay
-from activeit.rundir import Manifest, RunLayout, Track, changed_keys, clean_stale, input_hash, write_summary
+from activeit.rundir import JUDGE_SUMMARY, Manifest, RunLayout, Track, changed_keys, clean_stale, input_hash, \
+    write_summary
 from activeit.scores import read_task_scores, score_tasks
 from activeit.strategies import check_scores_available, check_strategy_names, scores_to_compute, select_for_round
 from activeit.tasks import TaskLibrary
@@ -72,6 +77,10 @@ class Context:
     progress: bool = True
     loaded: tuple[str, LoadedModel] | None = None
     """(round directory, its trained model): evaluation and scoring of a round share one load."""
+    questions: list[Question] = field(default_factory=list)
+    """`evaluation.judge.questions`, read once."""
+    judge: LazyJudge | None = None
+    """`evaluation.judge.judge`, loaded on first use and kept for every judge step of the run."""
 
     def model_for(self, round_dir: Path, cfg: Config) -> LoadedModel:
         key = str(round_dir)
@@ -106,6 +115,8 @@ def track_steps(ctx: Context, track: Track, pool0: PoolState, picks: Sequence[in
         trained = train_step(ctx, cfg, track, i, train, pool0)
         yield trained
         yield evaluate_step(ctx, cfg, track, i, trained, pool0)
+        if cfg.evaluation.judge is not None and i > 0:
+            yield answer_step(ctx, cfg, track, i, trained)
         if i == last:
             return
         scored = score_step(ctx, cfg, track, i, trained, remain)
@@ -140,7 +151,7 @@ def train_step(ctx: Context, cfg: Config, track: Track, i: int, train: list[str]
 def evaluate_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step, pool0: PoolState) -> Step:
     """Greedy predictions and metrics on the dev and test tasks."""
     rdir = ctx.layout.round_dir(track, i)
-    inputs = {"train": trained.hash, "evaluation": cfg.section("evaluation"), "prompt": cfg.section("prompt"),
+    inputs = {"train": trained.hash, "evaluation": cfg.evaluation.result_inputs(), "prompt": cfg.section("prompt"),
               "dtype": cfg.model.dtype, "engine": cfg.engine.name, "dev_tasks": list(pool0.dev),
               "test_tasks": list(pool0.test)}
 
@@ -217,6 +228,83 @@ class _Missing:
     name: str
 
 
+# --------------------------------------------------------------------------- judging (evaluation.judge)
+
+ANSWERS = "answers.jsonl"
+JUDGE_DIR = "judge"
+REDONE_ON_CHANGE = frozenset({"answer", "judge"})
+"""Steps no later step of a track reads: when their inputs change (another judge, another answer
+length) they are redone instead of refused, without touching training."""
+
+
+def answer_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step) -> Step:
+    """The round's model answers the judge's questions, once; every comparison of the round reads them."""
+    rdir = ctx.layout.round_dir(track, i)
+    judge = cfg.evaluation.judge
+    assert judge is not None
+    inputs = {"train": trained.hash, **answer_inputs(cfg, questions_digest(ctx.questions), judge.max_new_tokens)}
+
+    def run() -> None:
+        if not distributed.is_main():
+            return
+        rows = answer_with(ctx.model_for(rdir, cfg), cfg, ctx.questions, max_new_tokens=judge.max_new_tokens,
+                           progress=ctx.progress)
+        atomic.write_jsonl(rdir / ANSWERS, rows)
+
+    return Step(ctx.layout.key(track, i, "answer"), "answer", i, track, inputs, [ANSWERS], run)
+
+
+def judge_steps(ctx: Context) -> Iterator[Step]:
+    """Round i of every strategy against round i of `against`, per seed, once every track has run:
+    both answer files exist then, and the judge model (loaded once) is not held while training.
+
+    Round 0 is one model shared by all strategies (a tie by construction), so it is not judged.
+    """
+    judge = ctx.cfg.evaluation.judge
+    if judge is None:
+        return
+    for seed in ctx.cfg.seeds:
+        for strategy in ctx.cfg.strategies:
+            if strategy == judge.against:
+                continue
+            track, base = Track(seed, strategy), Track(seed, judge.against)
+            for i in range(1, ctx.cfg.rounds.count):
+                answered = [ctx.manifest.entry(ctx.layout.key(t, i, "answer")) for t in (track, base)]
+                if None in answered:
+                    return  # only when checking a run whose tracks are unfinished
+                yield judge_step(ctx, track, base, i, answered[0]["hash"], answered[1]["hash"])
+
+
+def judge_step(ctx: Context, track: Track, base: Track, i: int, answers_hash: str, base_hash: str) -> Step:
+    """Verdicts of the judge on both answer files, in both orders, and their counts."""
+    rdir, base_dir = ctx.layout.round_dir(track, i), ctx.layout.round_dir(base, i)
+    spec = ctx.cfg.evaluation.judge
+    assert spec is not None and ctx.judge is not None
+    inputs = {"seed": track.seed, "answers": answers_hash, "against": {"strategy": base.strategy, "answers": base_hash},
+              **ctx.judge.inputs()}
+    out = rdir / JUDGE_DIR
+    step = Step(ctx.layout.key(track, i, "judge"), "judge", i, track, inputs,
+                [f"{JUDGE_DIR}/verdicts.jsonl", JUDGE_SUMMARY], lambda: None)
+
+    def run() -> None:
+        if not distributed.is_main():
+            return
+        ctx.loaded = None
+        answers, against = (atomic.read_jsonl(d / ANSWERS, RunStateError) for d in (rdir, base_dir))
+        out.mkdir(parents=True, exist_ok=True)
+        assert ctx.judge is not None
+        verdicts = judge_resumable(ctx.judge, ctx.questions, [r["answer"] for r in answers],
+                                   [r["answer"] for r in against], out, step.hash, progress=ctx.progress)
+        summary = {**summarize(verdicts), "strategy": track.strategy, "against": base.strategy, "seed": track.seed,
+                   "round": i, "judge": spec.judge, "questions": spec.questions}
+        atomic.write_jsonl(out / "verdicts.jsonl", verdicts)
+        atomic.write_json(rdir / JUDGE_SUMMARY, summary)
+        partial_path(out, step.hash).unlink(missing_ok=True)
+
+    step.run = run
+    return step
+
+
 # --------------------------------------------------------------------------- crash points (tests)
 
 
@@ -278,6 +366,8 @@ def check_run_config(cfg: Config, task_lists: Path | None = None) -> None:
         check_strategy_names(cfg)
     elif not task_lists.is_dir():
         raise RunStateError(f"--task-lists {task_lists}: not a directory")
+    if cfg.evaluation.judge is not None:
+        read_questions(cfg.evaluation.judge.questions)
 
 
 def plan_replays(cfg: Config, task_lists: Path, library: TaskLibrary, pools: dict[int, PoolState],
@@ -311,6 +401,10 @@ def check_config(cfg: Config, task_lists: Path | None = None) -> list[str]:
                 lines.append(f"replay: {track.strategy} from {task_lists / replay.name}_<0..{len(replay.lists) - 1}>")
     else:
         lines.append(f"strategies: {', '.join(cfg.strategies)}")
+    if cfg.evaluation.judge is not None:
+        judge = cfg.evaluation.judge
+        lines.append(f"judge: {judge.judge}, rounds 1+ against {judge.against}, "
+                     f"{len(read_questions(judge.questions))} questions from {judge.questions}")
     lines.append(f"engine: {cfg.engine.name}")
     return lines
 
@@ -323,45 +417,54 @@ def _walk(ctx: Context, pools: dict[int, PoolState], picks: Sequence[int], execu
     done_keys: set[str] = set()
     started = time.perf_counter()
     ran = 0
-    for seed in ctx.cfg.seeds:
-        for strategy in ctx.cfg.strategies:
-            track = Track(seed, strategy)
-            steps = track_steps(ctx, track, pools[seed], picks)
-            for step in steps:
-                entry = ctx.manifest.entry(step.key)
-                rdir = ctx.layout.round_dir(track, step.round)
-                finished = entry is not None and all((rdir / o).exists() for o in entry["outputs"])
-                if finished and entry["hash"] != step.hash:
-                    keys = changed_keys(entry["inputs"], step.inputs)
-                    mismatches[step.key] = f"{step.key}: {', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}"
-                    steps.close()
-                    break
-                if finished:
-                    done_keys.add(step.key)
-                    continue
+    for steps in _streams(ctx, pools, picks):
+        for step in steps:
+            entry = ctx.manifest.entry(step.key)
+            rdir = ctx.layout.round_dir(step.track, step.round)
+            finished = entry is not None and all((rdir / o).exists() for o in entry["outputs"])
+            if finished and entry["hash"] != step.hash and step.kind in REDONE_ON_CHANGE:
                 if not execute:
-                    steps.close()
-                    break
+                    continue
+                finished = False
+            if finished and entry["hash"] != step.hash:
+                keys = changed_keys(entry["inputs"], step.inputs)
+                mismatches[step.key] = f"{step.key}: {', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}"
+                steps.close()
+                break
+            if finished:
                 done_keys.add(step.key)
-                ran += 1
-                elapsed = time.perf_counter() - started
-                n_done = len(done_keys)
-                eta = f", ETA ~{_format_s(elapsed / ran * (total - n_done + 1))}" if ran > 1 else ""
-                if distributed.is_main():
-                    echo(f"[{n_done}/{total}] seed {seed} · {strategy} · round {step.round} · {step.kind} "
-                         f"(elapsed {_format_s(elapsed)}{eta})")
-                atomic.set_crash_context(step.key)
-                t0 = time.perf_counter()
-                step.run()
-                atomic.crashpoint("before-manifest")
-                ctx.manifest.finish(step.key, step.hash, step.inputs, step.outputs, time.perf_counter() - t0)
-                distributed.barrier()
-                atomic.set_crash_context("")
+                continue
+            if not execute:
+                steps.close()
+                break
+            done_keys.add(step.key)
+            ran += 1
+            elapsed = time.perf_counter() - started
+            n_done = len(done_keys)
+            eta = f", ETA ~{_format_s(elapsed / ran * (total - n_done + 1))}" if ran > 1 else ""
+            if distributed.is_main():
+                echo(f"[{n_done}/{total}] seed {step.track.seed} · {step.track.strategy} · round {step.round} · "
+                     f"{step.kind} (elapsed {_format_s(elapsed)}{eta})")
+            atomic.set_crash_context(step.key)
+            t0 = time.perf_counter()
+            step.run()
+            atomic.crashpoint("before-manifest")
+            ctx.manifest.finish(step.key, step.hash, step.inputs, step.outputs, time.perf_counter() - t0)
+            distributed.barrier()
+            atomic.set_crash_context("")
     if mismatches:
         raise RunStateError(
             "the config changed since these steps finished: " + "; ".join(mismatches.values())
             + ". Rerun with --force-from-round N to redo from round N, or use a new --out directory")
     return ran
+
+
+def _streams(ctx: Context, pools: dict[int, PoolState], picks: Sequence[int]) -> Iterator[Iterator[Step]]:
+    """Every track's steps in order, then the judge steps (which read every track's answers)."""
+    for seed in ctx.cfg.seeds:
+        for strategy in ctx.cfg.strategies:
+            yield track_steps(ctx, Track(seed, strategy), pools[seed], picks)
+    yield judge_steps(ctx)
 
 
 def _count_steps(cfg: Config, replay: bool) -> int:
@@ -371,6 +474,9 @@ def _count_steps(cfg: Config, replay: bool) -> int:
         return 2 * len(cfg.seeds)
     shared_score = 1 if needs_for(cfg, cfg.strategies, replay) else 0
     per_seed = 2 + shared_score
+    if cfg.evaluation.judge is not None:
+        per_seed += (count - 1) * len(cfg.strategies)  # answer steps
+        per_seed += (count - 1) * (len(cfg.strategies) - 1)  # judge steps
     for strategy in cfg.strategies:
         later_score = 1 if needs_for(cfg, [strategy], replay) else 0
         per_seed += 1 + (count - 1) * 2 + (count - 2) * (later_score + 1)
@@ -409,6 +515,9 @@ def run_experiment(
             if track.seed == cfg.seeds[0]:
                 echo(f"replaying {track.strategy} from {lists / replay.name}_<0..{len(replay.lists) - 1}>")
     ctx = Context(cfg, root, library, RunLayout(root, cfg.strategies, cfg.seeds), manifest, replays, progress)
+    if cfg.evaluation.judge is not None:
+        ctx.questions = read_questions(cfg.evaluation.judge.questions)
+        ctx.judge = LazyJudge(cfg.evaluation.judge.judge, cfg, url_model=cfg.evaluation.judge.url_model, echo=echo)
     _walk(ctx, pools, picks, execute=False, echo=echo)
     if distributed.is_main():
         atomic.write_text(root / "config.yaml", cfg.to_yaml())

@@ -152,6 +152,39 @@ def plot_learning_curves(rows: list[Mapping[str, Any]], path: str | os.PathLike,
     plt.close(fig)
 
 
+JUDGE_PANELS = (("wins_minus_losses", "wins − losses", 1.0), ("win_rate", "win rate (%)", 100.0))
+
+
+def plot_judged(rows: list[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> None:
+    """Wins − losses and win rate against the `against` strategy vs #train tasks, mean over seeds ± std
+    (the paper's Self-Instruct figure)."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
+    strategies = sorted({r["strategy"] for r in rows})
+    colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(strategies)}
+    against = next((r["judge"]["against"] for r in rows if r.get("judge")), "?")
+    for ax, (key, label, scale) in zip(axes, JUDGE_PANELS):
+        for strategy, pts in curve_points(rows, "judge", key).items():
+            xs, ys, sd = [p[0] for p in pts], [scale * p[1] for p in pts], [scale * p[2] for p in pts]
+            ax.errorbar(xs, ys, yerr=sd, marker="o", ms=4, capsize=3, color=colors[strategy], label=strategy)
+        if key == "wins_minus_losses":
+            ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_ylabel(label)
+        ax.set_xlabel("# training tasks")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[0].legend(fontsize=8)
+    n_seeds = len({r["seed"] for r in rows if r.get("judge")})
+    fig.suptitle(title or f"Judged against {against} (mean over {n_seeds} seed{'s' if n_seeds != 1 else ''}, bars = ±1 std)")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
 def _fmt(values: list[float]) -> str:
     if not values:
         return "–"
@@ -176,6 +209,7 @@ def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
             cells = [_fmt([v for v in (_metric(g.get(split), k) for g in group) if v is not None])
                      for k in ("rougeL", "rougeL_cls", "rougeL_gen", "exact_match")]
             lines.append(f"| {strategy} | {rnd} | {n_train:g} | {split} | " + " | ".join(cells) + " |")
+    lines += _judge_markdown(rows)
     last = max((r["round"] for r in rows), default=None)
     final = [r for r in rows if r["round"] == last and r.get("test")]
     categories = sorted({c for r in final for c in r["test"].get("by_category", {})})
@@ -193,8 +227,33 @@ def summary_markdown(rows: list[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _judge_markdown(rows: list[Mapping[str, Any]]) -> list[str]:
+    """The judged rounds: wins − losses and win rate against `evaluation.judge.against`, mean ± std over seeds."""
+    judged = [r for r in rows if r.get("judge")]
+    if not judged:
+        return []
+    first = judged[0]["judge"]
+    lines = ["", f"## Judged against {first['against']}", "",
+             f"Each strategy's model against {first['against']}'s model of the same round and seed on "
+             f"{first['n']} questions, judged by {first.get('judge') or '?'} in both orders. Win rate = wins / "
+             "(wins + ties + losses) ×100. Round 0 is one model shared by all strategies and is not judged.", "",
+             "| strategy | round | #train tasks | wins − losses | win rate | wins | ties | losses |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    by: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for r in judged:
+        by.setdefault((r["strategy"], r["round"]), []).append(r)
+    for (strategy, rnd), group in sorted(by.items()):
+        n_train = sum(g["n_train_tasks"] for g in group) / len(group)
+        cells = [_fmt([scale * v for v in (_metric(g["judge"], key) for g in group) if v is not None])
+                 for key, scale in (("wins_minus_losses", 1.0), ("win_rate", 100.0), ("wins", 1.0), ("ties", 1.0),
+                                    ("losses", 1.0))]
+        lines.append(f"| {strategy} | {rnd} | {n_train:g} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(root: str | os.PathLike) -> Path:
-    """`RUN/report/`: learning_curves.png, task_map_round_<i>[_<strategy>_seed<s>].png, summary.md."""
+    """`RUN/report/`: learning_curves.png, task_map_round_<i>[_<strategy>_seed<s>].png, summary.md, and
+    judged.png when the run was judged (`evaluation.judge`)."""
     root = Path(root)
     summary = root / "summary.json"
     if not summary.is_file():
@@ -204,6 +263,8 @@ def write_report(root: str | os.PathLike) -> Path:
     out.mkdir(exist_ok=True)
     if rows:
         plot_learning_curves(rows, out / "learning_curves.png", title=f"Learning curves · {root.name}")
+    if any(r.get("judge") for r in rows):
+        plot_judged(rows, out / "judged.png")
     flat = len({(r["strategy"], r["seed"]) for r in rows}) <= 1
     for r in rows:
         if not r.get("scores") or not (root / r["scores"]).is_file():

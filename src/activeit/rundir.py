@@ -24,6 +24,9 @@ from activeit.pool import read_task_list
 
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
+JUDGE_SUMMARY = "judge/summary.json"
+"""A judged round's counts against `evaluation.judge.against`, beside its model."""
+JUDGE_KEYS = ("wins", "ties", "losses", "invalid", "n", "wins_minus_losses", "win_rate", "against", "judge")
 
 
 # --------------------------------------------------------------------------- layout
@@ -160,12 +163,19 @@ def summary_rows(root: Path, cfg: Config, manifest: Manifest) -> list[dict[str, 
                 train = read_task_list(rdir / "train_tasks.txt")
                 picked = layout.picked_path(track, i)
                 scores = rdir / "scores" / "tasks.json"
+                judged = rdir / JUDGE_SUMMARY
+                if manifest.entry(layout.key(track, i, "judge")) is not None and judged.is_file():
+                    verdicts = json.loads(judged.read_text(encoding="utf-8"))
+                    judge = {"judge": {k: verdicts.get(k) for k in JUDGE_KEYS}}
+                else:
+                    judge = {}
                 rows.append({
                     "strategy": strategy, "seed": seed, "round": i, "n_train_tasks": len(train),
                     "dir": os.path.relpath(rdir, root),
                     "scores": os.path.relpath(scores, root) if scores.exists() else None,
                     "picked": read_task_list(picked) if picked.exists() else None,
                     **{split: _brief(m) for split, m in metrics.items()},
+                    **judge,
                 })
     return rows
 
@@ -193,8 +203,13 @@ def status_lines(root: str | os.PathLike) -> list[str]:
             track = Track(seed, strategy)
             for i in range(cfg.rounds.count):
                 marks = []
-                for step in ("train", "evaluate", "score", "select"):
+                judging = cfg.evaluation.judge is not None and i > 0
+                for step in ("train", "evaluate", "answer", "score", "select", "judge"):
                     if i == cfg.rounds.count - 1 and step in ("score", "select"):
+                        continue
+                    if step in ("answer", "judge") and not judging:
+                        continue
+                    if step == "judge" and strategy == cfg.evaluation.judge.against:
                         continue
                     done = manifest.entry(layout.key(track, i, step)) is not None
                     if step == "score" and not done and manifest.entry(layout.key(track, i, "select")) is not None:
@@ -207,6 +222,9 @@ def status_lines(root: str | os.PathLike) -> list[str]:
                     m = json.loads((rdir / "metrics.json").read_text(encoding="utf-8"))
                     if "test" in m:
                         result = f"  test rougeL {m['test']['rougeL']:.2f}"
+                if (rdir / JUDGE_SUMMARY).exists():
+                    j = json.loads((rdir / JUDGE_SUMMARY).read_text(encoding="utf-8"))
+                    result += f"  vs {j['against']} {j['wins_minus_losses']:+d} ({j['wins']}/{j['ties']}/{j['losses']})"
                 lines.append(f"  seed {seed} · {strategy:<26} round {i}: {', '.join(marks)}{result}")
     lines.append("complete" if all_done else "incomplete: run `activeit run` with the same config and --out to resume")
     return lines

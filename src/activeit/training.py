@@ -448,7 +448,7 @@ def fingerprint(cfg: Config, tasks: Sequence[str], dev_tasks: Sequence[str]) -> 
     data = {
         "seed": cfg.seed, "model": cfg.section("model"), "prompt": cfg.section("prompt"),
         "training": {k: v for k, v in cfg.section("training").items() if k not in ("keep_checkpoints", "report_to")},
-        "evaluation": cfg.section("evaluation"), "data": cfg.section("data"),
+        "evaluation": cfg.evaluation.result_inputs(), "data": cfg.section("data"),
         "tasks": list(tasks), "dev_tasks": list(dev_tasks),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
