@@ -249,3 +249,21 @@ def test_replay_lists_must_grow_by_each_rounds_pick(tmp_path):
     with pytest.raises(RunStateError, match=r"random_2/train_tasks.txt: round 2 must extend round 1's 4 tasks by 4 "
                                             r"\(rounds.chunk or rounds.sizes\), but it has 7 and adds 3 tasks"):
         plan_replay(lists, "random", 3, pool, [2, 4], library)
+
+
+@pytest.mark.slow
+def test_self_instruct_config_plans_the_papers_sizes_on_a_52k_pool(tmp_path):
+    """configs/self_instruct.yaml on a Self-Instruct-sized pool: 1,000 → 16,000 tasks, judged against Random."""
+    from activeit.bench import synthetic_instruction_pool
+    from activeit.config import bundled_config
+    from activeit.pipeline import check_config
+
+    pool = synthetic_instruction_pool(tmp_path / "si.jsonl", 52_000)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"instruction": "Write a haiku about rain."}\n')
+    cfg = load_config(bundled_config("self_instruct"), [f"data.path={pool}",
+                                                         f"evaluation.judge.questions={questions}"])
+    lines = check_config(cfg)
+    assert "train tasks per round: 1000 → 2000 → 4000 → 8000 → 16000" in "\n".join(lines)
+    assert "train: 1000 tasks" in "\n".join(lines) and "remain: 51000 tasks" in "\n".join(lines)
+    assert any(line.startswith("judge:") and "against random" in line for line in lines)

@@ -33,7 +33,7 @@ from activeit.evaluate import generate_texts
 from activeit.models import LoadedModel, holds_model, load_trained
 from activeit.prompts import build_source, model_prompt
 from activeit.rundir import Manifest, RunLayout, Track, input_hash, load_run
-from activeit.tasks import read_records
+from activeit.tasks import read_records, resolve_data_path
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def read_questions(path: str | os.PathLike) -> list[Question]:
     Self-Instruct's `user_oriented_instructions.jsonl` form also works: the input is taken from
     `instances[0].input`. Missing ids become `<file stem>-<index>`; ids must be unique.
     """
-    path = Path(path)
+    path = resolve_data_path(path)
     records = read_records(path)
     questions, seen = [], set()
     for i, rec in enumerate(records):
