@@ -558,8 +558,12 @@ def score_tasks(
     scorer = Scorer(lm, cfg, seed=seed, compute=compute, round_index=round_index)
     s = cfg.scoring
     per_instance = s.perturbations + 1 if PU in compute else 1
-    blocks = plan_blocks(names, lambda n: min(s.instances, library.summary(n).n_instances) * per_instance,
-                         block_pairs)
+    def pairs(name: str) -> int:
+        return min(s.instances, library.summary(name).n_instances) * per_instance
+
+    if distributed.world_size() > 1:  # every process gets blocks, however small the pool
+        block_pairs = max(1, min(block_pairs, -(-sum(map(pairs, names)) // distributed.world_size())))
+    blocks = plan_blocks(names, pairs, block_pairs)
     if distributed.is_main():
         _reset_stale_parts(parts, {
             "model": getattr(lm, "source", None), "dtype": str(getattr(lm, "dtype", "")), "seed": scorer.seed,
