@@ -109,24 +109,48 @@ def stop_token_ids(tokenizer: Any, stops: Sequence[str]) -> list[int]:
 
 
 class _Live:
-    """The process's vLLM instance, its key, and the snapshot directory it loaded (if any)."""
+    """The process's vLLM instances (`capacity`, default one: a new model replaces the last), each with
+    the snapshot directory it loaded, if any."""
 
-    key: tuple | None = None
-    llm: Any = None
-    snapshot: str | None = None
+    capacity = 1
+    llms: dict[tuple, tuple[Any, str | None]] = {}
+
+    @classmethod
+    def get(cls, key: tuple) -> Any:
+        found = cls.llms.pop(key, None)
+        if found is not None:
+            cls.llms[key] = found  # most recently used last
+        return found[0] if found else None
+
+    @classmethod
+    def put(cls, key: tuple, llm: Any, snapshot: str | None) -> None:
+        cls.llms[key] = (llm, snapshot)
+
+    @classmethod
+    def make_room(cls) -> None:
+        while len(cls.llms) >= cls.capacity:
+            cls._close(next(iter(cls.llms)))
 
     @classmethod
     def close(cls) -> None:
-        llm, cls.llm, cls.key = cls.llm, None, None
-        if llm is not None:
-            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-            if core is not None and hasattr(core, "shutdown"):
-                core.shutdown()
-            del llm
-            gc.collect()
-        if cls.snapshot is not None:
-            shutil.rmtree(cls.snapshot, ignore_errors=True)
-            cls.snapshot = None
+        for key in list(cls.llms):
+            cls._close(key)
+
+    @classmethod
+    def _close(cls, key: tuple) -> None:
+        llm, snapshot = cls.llms.pop(key)
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        del llm
+        gc.collect()
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def keep_instances(n: int) -> None:
+    """Keep up to `n` vLLM instances alive at once (a benchmark comparing dtypes alternates between two)."""
+    _Live.capacity = max(1, n)
 
 
 atexit.register(_Live.close)
@@ -173,8 +197,9 @@ class VLLMEngine:
             self._fingerprint = fingerprint(self.lm.model)  # once per engine: its model does not change under it
         weights = model or self._fingerprint
         key = (weights, adapter, _dtype_name(self.lm.dtype), tuple(sorted((k, repr(v)) for k, v in self.args.items())))
-        if _Live.key != key:
-            _Live.close()
+        llm = _Live.get(key)
+        if llm is None:
+            _Live.make_room()
             snapshot = None
             if model is None:
                 snapshot = model = tempfile.mkdtemp(prefix="activeit-vllm-")
@@ -184,9 +209,14 @@ class VLLMEngine:
             if adapter is not None:
                 args |= {"enable_lora": True, "max_loras": 1, "max_lora_rank": _lora_rank(adapter)}
             args |= self.args
-            _Live.llm = self._vllm.LLM(model=model, tokenizer=model, **args)
-            _Live.key, _Live.snapshot = key, snapshot
-        return _Live.llm
+            try:
+                llm = self._vllm.LLM(model=model, tokenizer=model, **args)
+            except BaseException:
+                if snapshot is not None:
+                    shutil.rmtree(snapshot, ignore_errors=True)
+                raise
+            _Live.put(key, llm, snapshot)
+        return llm
 
     def _lora_request(self) -> Any:
         if not self.lora:
@@ -265,5 +295,10 @@ def _lora_rank(adapter: str) -> int:
 
 
 @register_engine("vllm")
-def _make(lm: LoadedModel, vllm: Mapping[str, Any] | None = None, lora: bool = False) -> VLLMEngine:
+def _make(lm: LoadedModel, vllm: Mapping[str, Any] | None = None, lora: bool = False,
+          keep: int | None = None) -> VLLMEngine:
+    """`vllm`: engine arguments for `vllm.LLM`; `lora`: base + adapter instead of a merged snapshot;
+    `keep`: vLLM instances the process keeps alive (default 1: a new model replaces the last)."""
+    if keep is not None:
+        keep_instances(keep)
     return VLLMEngine(lm, vllm, lora=lora)
