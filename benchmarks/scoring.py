@@ -3,6 +3,7 @@ run: (a) `hf`, the reference-style baseline, (b) `native` in float32, (c) `nativ
 and checks.
 
     python benchmarks/scoring.py [--json PATH] [--data DIR] [--tasks N] [--bf16 auto|always|never]
+                                 [--engines hf,native,vllm]
                                                                          (same as `activeit bench scoring`)
 
 Default: 5 of the 25 ni-mini tasks, spread over the sorted names (the baseline is the slow part).
@@ -29,8 +30,10 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures to this file")
     workload_arguments(parser, tasks=5)
     parser.add_argument("--bf16", choices=BF16_CHOICES, default="auto", help=BF16_HELP)
+    parser.add_argument("--engines", default="hf,native", help="backends to time, of hf, native, vllm (default hf,native)")
     args = parser.parse_args()
-    scoring_benchmark(data_dir_or_exit(parser, args.data), n_tasks=args.tasks, json_path=args.json, bf16=args.bf16)
+    scoring_benchmark(data_dir_or_exit(parser, args.data), n_tasks=args.tasks, json_path=args.json, bf16=args.bf16,
+                      engines=[e.strip() for e in args.engines.split(",") if e.strip()])
 
 
 if __name__ == "__main__":

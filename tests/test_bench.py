@@ -53,9 +53,21 @@ def test_scoring_benchmark_skips_bf16_where_the_cpu_would_emulate_it(tiny_causal
     checks = figures["checks"]
     assert checks["a/c time ratio (bf16)"]["pass"] is None and checks["Spearman PU c vs a"]["pass"] is None
     assert checks["a/b time ratio (fp32)"]["pass"] is not None
-    assert sum("SKIP (no bf16 run)" in line for line in lines) == 2
+    assert sum("SKIP (not run)" in line for line in lines) == 2
     with pytest.raises(ConfigError, match="bf16 must be one of"):
         scoring_benchmark(ni_mini, n_tasks=1, model=str(tiny_causal_dir), bf16="sometimes")
+
+
+def test_scoring_benchmark_runs_the_engines_named(tiny_causal_dir, ni_mini):
+    """--engines hf: the baseline alone, native's checks SKIP; an unknown name fails before any work."""
+    lines: list[str] = []
+    figures = scoring_benchmark(ni_mini, n_tasks=1, model=str(tiny_causal_dir), max_new_tokens=2, bf16="never",
+                                engines=["hf"], echo=lines.append)
+    assert set(figures["per_task"][0]["seconds"]) == {"a"} and figures["engines"] == ["hf"]
+    assert figures["compare"] == {} and figures["speedup_fp32"] is None
+    assert figures["checks"]["max |Δ mean CE| b vs a"]["pass"] is None
+    with pytest.raises(ConfigError, match="unknown engine.*vllm2"):
+        scoring_benchmark(ni_mini, n_tasks=1, model=str(tiny_causal_dir), engines=["hf", "vllm2"])
 
 
 @pytest.mark.parametrize("script", ["scoring.py", "generation.py", "workers.py", "training.py"])

