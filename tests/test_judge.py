@@ -131,6 +131,43 @@ def test_judge_pairs_asks_both_orders_and_skips_identical_answers():
         J.judge_pairs(lambda: judge, qs, ["a", "b"], ["c", "d"])
 
 
+class _SlotBiased:
+    """A local-style judge with a strong preference for slot 1 plus a small one for the longer answer."""
+
+    rule = "calibrated"
+
+    def choose(self, pairs):
+        rows = []
+        for p in pairs:
+            lean = 0.5 if len(p.first) > len(p.second) else -0.5 if len(p.second) > len(p.first) else 0.0
+            lp1, lp2 = -1.0 + lean, -4.0  # log-odds 3 + lean: "1" whatever the order
+            rows.append({"choice": "1", "logprob_1": lp1, "logprob_2": lp2})
+        return rows
+
+
+def test_calibrated_rule_cancels_the_slot_bias():
+    """Hand-computed: A longer → log-odds 3.5 (A first) and 2.5 (B first): margin (3.5 − 2.5)/2 = 0.5 > 0."""
+    qs = [J.Question(str(i), f"q{i}") for i in range(3)]
+    judge = _SlotBiased()
+    rows = J.judge_pairs(lambda: judge, qs, ["long answer", "x", "ab"], ["short", "longer", "cd"])
+    assert [r["margin"] for r in rows] == [0.5, -0.5, 0.0]
+    assert [r["verdict"] for r in rows] == ["a", "b", "tie"]
+    judge.rule = "both_orders"
+    assert [r["verdict"] for r in J.judge_pairs(lambda: judge, qs, ["long answer", "x", "ab"],
+                                                ["short", "longer", "cd"])] == ["tie", "tie", "tie"]
+    assert (J.calibrated(0.1), J.calibrated(-2.0), J.calibrated(0.0)) == ("a", "b", "tie")
+
+
+def test_calibrated_rule_needs_a_local_judge(tmp_path):
+    from activeit.config import load_config
+    from activeit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs a local judge"):
+        J.LazyJudge("http://127.0.0.1:9/v1/chat/completions", load_config(None), rule="calibrated")
+    assert "rule" not in J.LazyJudge("smollm2-135m", load_config(None)).inputs()
+    assert J.LazyJudge("smollm2-135m", load_config(None), rule="calibrated").inputs()["rule"] == "calibrated"
+
+
 def test_judge_is_not_loaded_when_all_answers_match():
     def never():
         raise AssertionError("judge loaded")

@@ -267,3 +267,28 @@ def test_self_instruct_config_plans_the_papers_sizes_on_a_52k_pool(tmp_path):
     assert "train tasks per round: 1000 → 2000 → 4000 → 8000 → 16000" in "\n".join(lines)
     assert "train: 1000 tasks" in "\n".join(lines) and "remain: 51000 tasks" in "\n".join(lines)
     assert any(line.startswith("judge:") and "against random" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_instructions_demo_runs_and_reports_wins_minus_losses(tmp_path, smollm2, capsys):
+    """configs/instructions_demo.yaml through `activeit run`, scaled down: SmolLM2 as model and judge,
+    an auto split of the bundled pool, growing sizes, every later round judged against Random."""
+    from activeit.cli import main
+    from activeit.config import bundled_config
+
+    sets = ["rounds.sizes=[4,8]", "data.held_out=4", "scoring.perturbations=2", "training.epochs=1",
+            "evaluation.judge.max_new_tokens=8"]
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        main(["run", str(bundled_config("instructions_demo")), "--out", str(out),
+              *[a for s in sets for a in ("--set", s)]])
+    assert (done.value.code or 0) == 0, capsys.readouterr().err
+    judged = json.loads((out / "seed_1" / "high_prompt_uncertainty" / "round_1" / "judge" / "summary.json").read_text())
+    assert judged["wins"] + judged["ties"] + judged["losses"] + judged.get("invalid", 0) == 12
+    assert judged["wins_minus_losses"] == judged["wins"] - judged["losses"]
+    summary = (out / "report" / "summary.md").read_text()
+    assert "Judged against random" in summary
+    assert (out / "report" / "judged.png").stat().st_size > 0
+    records = [json.loads(line) for line in
+               (out / "seed_1" / "round_0" / "scores" / "records.jsonl").read_text().splitlines()]
+    assert {r["identical"] for r in records if r["perturbation"] > 0} <= {True, False}

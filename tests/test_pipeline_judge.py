@@ -59,7 +59,8 @@ def test_judged_run_two_seeds(tmp_path, tiny_causal_dir, ni_mini, questions, mon
         assert [v["answer_b"] for v in verdicts] == [r["answer"] for r in _read_jsonl(base / "answers.jsonl")]
         summaries[seed] = json.loads((mine / "judge" / "summary.json").read_text())
         assert summaries[seed] == {**J.summarize(verdicts), "strategy": "random_cls", "against": "random", "seed": seed,
-                                   "round": 1, "judge": str(tiny_causal_dir), "questions": str(questions)}
+                                   "round": 1, "judge": str(tiny_causal_dir), "rule": "both_orders",
+                                   "questions": str(questions)}
         assert summaries[seed]["n"] == 3
     assert len(loads) == 1  # some answers differ, so the judge was asked; loaded once for both seeds
     rows = json.loads((root / "summary.json").read_text())["rounds"]

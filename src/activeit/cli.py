@@ -479,6 +479,8 @@ def judge(
                                                                     "(prompt format, dtype, generation); default: built-in defaults.")] = None,
     set_: SetOpt = None,
     max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1, help="Answer length limit (default: evaluation.max_new_tokens of each side's config).")] = None,
+    rule: Annotated[str, typer.Option("--rule", help="both_orders: a side wins only when preferred in both orders; "
+                                                     "calibrated (local judge): the side its log-odds favour averaged over both orders.")] = "both_orders",
 ) -> None:
     """Which model answers user instructions better? A judge compares A's and B's answers pairwise.
 
@@ -488,11 +490,14 @@ def judge(
     is only good for trying the command; pass a strong model or a URL for real comparisons.
     """
     from activeit.config import load_config
+    from activeit.errors import ConfigError
     from activeit.judge import run_judge
 
     cfg = load_config(config, set_ or [])
     _tune_process()
-    summary = run_judge(a, b, questions, out, judge=judge_, cfg=cfg, url_model=judge_model,
+    if rule not in ("both_orders", "calibrated"):
+        raise ConfigError(f"--rule {rule!r}: one of both_orders, calibrated")
+    summary = run_judge(a, b, questions, out, judge=judge_, cfg=cfg, url_model=judge_model, rule=rule,  # type: ignore[arg-type]
                         max_new_tokens=max_new_tokens, progress=sys.stderr.isatty(), echo=_echo)
     if summary is None:
         return

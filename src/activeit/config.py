@@ -240,6 +240,11 @@ class JudgeConfig(Section):
     """Answer length limit; null: `evaluation.max_new_tokens`."""
     url_model: str | None = None
     """Model name sent to a URL judge (default: `$ACTIVEIT_JUDGE_MODEL`, else gpt-4)."""
+    rule: Literal["both_orders", "calibrated"] = "both_orders"
+    """`both_orders`: a side wins only when the judge prefers it with its answer shown first and second,
+    any disagreement is a tie (the paper's pairwise protocol). `calibrated` (local judges): the side
+    favoured by the judge's log-odds of "1" over "2" averaged over both orders, which cancels a small
+    judge's preference for a position (a 135M judge picks "1" either way, so `both_orders` gives ties)."""
 
 
 class EvaluationConfig(Section):

@@ -3,7 +3,8 @@
 The paper's Self-Instruct evaluation asks a judge (GPT-4) which of two answers to a user
 instruction is better. Judges favour whichever answer they read first, so every pair is
 judged twice, once in each order; a side wins only when the judge prefers it both times, and
-any disagreement is a tie. Identical answers are ties without asking. The judge is a local
+any disagreement is a tie (or, with the `calibrated` rule and a local judge, the side its log-odds
+favour averaged over both orders wins). Identical answers are ties without asking. The judge is a local
 model (the next-token probabilities of "1" and "2" decide; fast and deterministic) or an
 OpenAI-compatible chat-completions URL (the reply's last `[[1]]` / `[[2]]` / `[[tie]]`).
 """
@@ -38,6 +39,7 @@ from activeit.tasks import read_records, resolve_data_path
 log = logging.getLogger(__name__)
 
 Choice = Literal["1", "2", "tie"]
+Rule = Literal["both_orders", "calibrated"]
 Verdict = Literal["a", "b", "tie", "invalid"]
 
 DEFAULT_JUDGE = "smollm2-135m"
@@ -230,8 +232,8 @@ def judge_message(pair: Pair, ask: str) -> str:
 class LocalJudge:
     """A local model: the response whose number gets the higher next-token probability is better."""
 
-    def __init__(self, spec: str, cfg: Config):
-        self.spec = spec
+    def __init__(self, spec: str, cfg: Config, rule: Rule = "both_orders"):
+        self.spec, self.rule = spec, rule
         self.lm = load_trained(spec, cfg)
         self.engine = engine_for(cfg, self.lm)
         tok = self.lm.tokenizer
@@ -326,26 +328,36 @@ def url_model_name(url_model: str | None) -> str:
     return url_model or os.environ.get("ACTIVEIT_JUDGE_MODEL") or DEFAULT_URL_MODEL
 
 
-def make_judge(spec: str, cfg: Config, *, url_model: str | None = None) -> LocalJudge | UrlJudge:
+def make_judge(spec: str, cfg: Config, *, url_model: str | None = None,
+               rule: Rule = "both_orders") -> LocalJudge | UrlJudge:
     if is_url(spec):
+        check_rule(spec, rule)
         key = os.environ.get("ACTIVEIT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
         return UrlJudge(spec, url_model_name(url_model), api_key=key)
-    return LocalJudge(spec, cfg)
+    return LocalJudge(spec, cfg, rule)
+
+
+def check_rule(spec: str, rule: Rule) -> None:
+    """`calibrated` needs the judge's probabilities of "1" and "2", which only a local judge gives."""
+    if rule == "calibrated" and is_url(spec):
+        raise ConfigError(f"judge rule 'calibrated' needs a local judge model (its probabilities of '1' and '2'); "
+                          f"{spec} is a URL: use rule both_orders")
 
 
 class LazyJudge:
     """The judge, loaded on first use and then kept: identical answers never load it, and a run
     judging many rounds loads it once."""
 
-    def __init__(self, spec: str, cfg: Config, *, url_model: str | None = None,
+    def __init__(self, spec: str, cfg: Config, *, url_model: str | None = None, rule: Rule = "both_orders",
                  echo: Callable[[str], None] = lambda line: None):
-        self.spec, self.cfg, self.url_model, self.echo = spec, cfg, url_model, echo
+        check_rule(spec, rule)
+        self.spec, self.cfg, self.url_model, self.rule, self.echo = spec, cfg, url_model, rule, echo
         self.loaded: LocalJudge | UrlJudge | None = None
 
     def __call__(self) -> LocalJudge | UrlJudge:
         if self.loaded is None:
             self.echo(f"judge: {self.spec}")
-            self.loaded = make_judge(self.spec, self.cfg, url_model=self.url_model)
+            self.loaded = make_judge(self.spec, self.cfg, url_model=self.url_model, rule=self.rule)
         return self.loaded
 
     def inputs(self) -> dict[str, Any]:
@@ -353,7 +365,8 @@ class LazyJudge:
         url = is_url(self.spec)
         identity = ({"url": self.spec, "model": url_model_name(self.url_model)} if url
                     else {"model": _model_stamp(self.spec), "cfg": self.cfg.section("model")})
-        return {"judge": identity, "system": SYSTEM, "ask": URL_ASK if url else LOCAL_ASK}
+        rule = {} if self.rule == "both_orders" else {"rule": self.rule}  # keeps earlier runs' hashes
+        return {"judge": identity, "system": SYSTEM, "ask": URL_ASK if url else LOCAL_ASK, **rule}
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -373,12 +386,18 @@ def combine(a_first: Choice | None, b_first: Choice | None) -> Verdict:
     return "tie"
 
 
+def calibrated(margin: float) -> Verdict:
+    """The `calibrated` rule: the side the position-free margin favours; a tie only at exactly 0."""
+    return "a" if margin > 0 else "b" if margin < 0 else "tie"
+
+
 def position_free_margin(a_first: dict[str, float], b_first: dict[str, float]) -> float:
     """How much a local judge prefers A, in log-probability, with its bias towards a slot cancelled.
 
     With A first the judge's log-odds of "1" over "2" are m + c, with B first -m + c, where c is
     its preference for a position; half their difference is m (balanced position calibration,
-    Wang et al. 2023). Kept in each verdict record for analysis; the verdict itself follows `combine`.
+    Wang et al. 2023). Kept in each verdict record; the verdict follows it under the `calibrated` rule,
+    `combine` otherwise.
     """
     return ((a_first["logprob_1"] - a_first["logprob_2"]) - (b_first["logprob_1"] - b_first["logprob_2"])) / 2
 
@@ -414,13 +433,17 @@ def judge_pairs(judge: Callable[[], LocalJudge | UrlJudge], questions: Sequence[
             records[i] = base
             asked.append(i)
             pairs += [Pair(q, a, b), Pair(q, b, a)]
-    choices = judge().choose(pairs) if pairs else []
+    loaded = judge() if pairs else None
+    choices = loaded.choose(pairs) if loaded is not None else []
+    rule = getattr(loaded, "rule", "both_orders")
     for j, i in enumerate(asked):
         a_first, b_first = choices[2 * j], choices[2 * j + 1]
         records[i] = {**records[i], "verdict": combine(a_first["choice"], b_first["choice"]),
                       "a_first": a_first, "b_first": b_first, "identical": False}
         if "logprob_1" in a_first and "logprob_1" in b_first:
             records[i]["margin"] = position_free_margin(a_first, b_first)
+            if rule == "calibrated":
+                records[i]["verdict"] = calibrated(records[i]["margin"])
     return records  # type: ignore[return-value]
 
 
@@ -490,6 +513,7 @@ def run_judge(
     judge: str = DEFAULT_JUDGE,
     cfg: Config | None = None,
     url_model: str | None = None,
+    rule: Rule = "both_orders",
     max_new_tokens: int | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = lambda line: None,
@@ -532,7 +556,7 @@ def run_judge(
                             time.perf_counter() - started)
         answers[key] = [r["answer"] for r in rows]
 
-    lazy = LazyJudge(judge, cfg, url_model=url_model, echo=echo)
+    lazy = LazyJudge(judge, cfg, url_model=url_model, rule=rule, echo=echo)
     judge_id = lazy.inputs()
     digest = input_hash({"questions": q_digest, "a": answers["a"], "b": answers["b"], **judge_id})
     verdicts_path, summary_path = out / "verdicts.jsonl", out / "summary.json"

@@ -27,7 +27,7 @@ from activeit.config import AUTO_SPLIT, Config
 from activeit.engine import engine_names
 from activeit.errors import ConfigError, RunStateError
 from activeit.evaluate import build_items, predict
-from activeit.judge import LazyJudge, Question, answer_inputs, answer_with, judge_resumable, partial_path, \
+from activeit.judge import LazyJudge, Question, check_rule, answer_inputs, answer_with, judge_resumable, partial_path, \
     questions_digest, read_questions, summarize
 from activeit.metrics import score_records
 from activeit.models import LoadedModel, load_trained
@@ -296,7 +296,7 @@ def judge_step(ctx: Context, track: Track, base: Track, i: int, answers_hash: st
         verdicts = judge_resumable(ctx.judge, ctx.questions, [r["answer"] for r in answers],
                                    [r["answer"] for r in against], out, step.hash, progress=ctx.progress)
         summary = {**summarize(verdicts), "strategy": track.strategy, "against": base.strategy, "seed": track.seed,
-                   "round": i, "judge": spec.judge, "questions": spec.questions}
+                   "round": i, "judge": spec.judge, "rule": spec.rule, "questions": spec.questions}
         atomic.write_jsonl(out / "verdicts.jsonl", verdicts)
         atomic.write_json(rdir / JUDGE_SUMMARY, summary)
         partial_path(out, step.hash).unlink(missing_ok=True)
@@ -368,6 +368,7 @@ def check_run_config(cfg: Config, task_lists: Path | None = None) -> None:
         raise RunStateError(f"--task-lists {task_lists}: not a directory")
     if cfg.evaluation.judge is not None:
         read_questions(cfg.evaluation.judge.questions)
+        check_rule(cfg.evaluation.judge.judge, cfg.evaluation.judge.rule)
 
 
 def plan_replays(cfg: Config, task_lists: Path, library: TaskLibrary, pools: dict[int, PoolState],
@@ -403,7 +404,7 @@ def check_config(cfg: Config, task_lists: Path | None = None) -> list[str]:
         lines.append(f"strategies: {', '.join(cfg.strategies)}")
     if cfg.evaluation.judge is not None:
         judge = cfg.evaluation.judge
-        lines.append(f"judge: {judge.judge}, rounds 1+ against {judge.against}, "
+        lines.append(f"judge: {judge.judge} ({judge.rule}), rounds 1+ against {judge.against}, "
                      f"{len(read_questions(judge.questions))} questions from {judge.questions}")
     lines.append(f"engine: {cfg.engine.name}")
     return lines
@@ -517,7 +518,8 @@ def run_experiment(
     ctx = Context(cfg, root, library, RunLayout(root, cfg.strategies, cfg.seeds), manifest, replays, progress)
     if cfg.evaluation.judge is not None:
         ctx.questions = read_questions(cfg.evaluation.judge.questions)
-        ctx.judge = LazyJudge(cfg.evaluation.judge.judge, cfg, url_model=cfg.evaluation.judge.url_model, echo=echo)
+        ctx.judge = LazyJudge(cfg.evaluation.judge.judge, cfg, url_model=cfg.evaluation.judge.url_model,
+                              rule=cfg.evaluation.judge.rule, echo=echo)
     _walk(ctx, pools, picks, execute=False, echo=echo)
     if distributed.is_main():
         atomic.write_text(root / "config.yaml", cfg.to_yaml())

@@ -235,7 +235,9 @@ def _judge_markdown(rows: list[Mapping[str, Any]]) -> list[str]:
     first = judged[0]["judge"]
     lines = ["", f"## Judged against {first['against']}", "",
              f"Each strategy's model against {first['against']}'s model of the same round and seed on "
-             f"{first['n']} questions, judged by {first.get('judge') or '?'} in both orders. Win rate = wins / "
+             f"{first['n']} questions, judged by {first.get('judge') or '?'} in both orders"
+             f"{' (calibrated: the side its log-odds favour over both orders)' if first.get('rule') == 'calibrated' else ''}"
+             ". Win rate = wins / "
              "(wins + ties + losses) ×100. Round 0 is one model shared by all strategies and is not judged.", "",
              "| strategy | round | #train tasks | wins − losses | win rate | wins | ties | losses |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]

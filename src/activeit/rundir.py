@@ -26,7 +26,7 @@ MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
 JUDGE_SUMMARY = "judge/summary.json"
 """A judged round's counts against `evaluation.judge.against`, beside its model."""
-JUDGE_KEYS = ("wins", "ties", "losses", "invalid", "n", "wins_minus_losses", "win_rate", "against", "judge")
+JUDGE_KEYS = ("wins", "ties", "losses", "invalid", "n", "wins_minus_losses", "win_rate", "against", "judge", "rule")
 
 
 # --------------------------------------------------------------------------- layout
