@@ -103,6 +103,15 @@ def prompt_ids(lm: LoadedModel, prompts: Sequence[str]) -> list[list[int]]:
     return ids
 
 
+def score_ids(lm: LoadedModel, prompts: Sequence[str], targets: Sequence[Target]) -> tuple[list[list[int]], list[list[int]]]:
+    """The (prompt, target) token ids of a `score` call, by the one rule every backend follows."""
+    if len(prompts) != len(targets):
+        raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
+    if not prompts:
+        return [], []
+    return prompt_ids(lm, prompts), [resolve_target(lm, t) for t in targets]
+
+
 def eos_ids(lm: LoadedModel) -> set[int]:
     ids = {lm.tokenizer.eos_token_id} if lm.tokenizer.eos_token_id is not None else set()
     gen_eos = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)

@@ -27,7 +27,7 @@ from activeit.engine.base import (
     pad_id,
     progress_bar,
     prompt_ids,
-    resolve_target,
+    score_ids,
 )
 from activeit.engine import register_engine
 from activeit.models import LoadedModel
@@ -47,12 +47,9 @@ class HFEngine:
 
     def score(self, prompts: Sequence[str], targets: Sequence[Target], *, batch_size: int = 32,
               progress: bool = False, work: Work | None = None) -> list[TargetScore]:
-        if len(prompts) != len(targets):
-            raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
-        if not prompts:
+        src, tgt = score_ids(self.lm, prompts, targets)
+        if not src:
             return []
-        src = prompt_ids(self.lm, prompts)
-        tgt = [resolve_target(self.lm, t) for t in targets]
         out: list[TargetScore] = []
         with inference(self.lm.model), progress_bar(len(src), progress, "scoring") as bar:
             for part in _batches(len(src), batch_size):

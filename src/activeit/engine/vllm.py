@@ -38,7 +38,7 @@ from activeit.engine.base import (
     eos_ids,
     generation_text,
     prompt_ids,
-    resolve_target,
+    score_ids,
 )
 from activeit.errors import ConfigError
 from activeit.models import LoadedModel, _unwrap
@@ -236,12 +236,9 @@ class VLLMEngine:
     def score(self, prompts: Sequence[str], targets: Sequence[Target], *, batch_size: int = 32,
               progress: bool = False, work: Work | None = None) -> list[TargetScore]:
         """`batch_size` is vLLM's business (it schedules by tokens): ignored."""
-        if len(prompts) != len(targets):
-            raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
-        if not prompts:
+        src, tgt = score_ids(self.lm, prompts, targets)
+        if not src:
             return []
-        src = prompt_ids(self.lm, prompts)
-        tgt = [resolve_target(self.lm, t) for t in targets]
         params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
         outs = self._run([s + t for s, t in zip(src, tgt)], params, progress)
         scores = []

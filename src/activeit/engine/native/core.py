@@ -26,7 +26,7 @@ from activeit.engine.base import (Finish, Generation, StopTokens, Target, Target
 from activeit.engine.base import eos_ids as _eos_ids
 from activeit.engine.base import pad_id as _pad_id
 from activeit.engine.base import prompt_ids as _prompt_ids
-from activeit.engine.base import resolve_target as _target_ids
+from activeit.engine.base import score_ids
 from activeit.engine.native.packing import packed_linears
 from activeit.engine.native.workers import SERIAL, Workers, worker_pool
 from activeit.models import LoadedModel, hidden_and_head
@@ -241,12 +241,9 @@ def score(
     Returns:
         One `TargetScore(n_tokens, mean_ce, p)` per pair: p = exp(-mean token cross-entropy).
     """
-    if len(prompts) != len(targets):
-        raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
-    if not prompts:
+    src, tgt = score_ids(lm, prompts, targets)
+    if not src:
         return []
-    tgt = [_target_ids(lm, t) for t in targets]
-    src = _prompt_ids(lm, prompts)
     with _eval_mode(lm.model), progress_bar(len(src), progress, "scoring") as bar:
         if lm.causal:
             with _engine_pool(lm, workers) as pool:
