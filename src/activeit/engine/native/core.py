@@ -536,6 +536,17 @@ class _Rows:
         return self.tokens[row], self.finish[row], self.ce_sums[row]
 
 
+def _drop_finished(state: _Rows, keep: list[int], cache: Any, dev: torch.device,
+                   *rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Cut the cache and the per-row tensors down to the rows still generating (both decoding loops)."""
+    if len(keep) == len(state.alive):
+        return rows
+    index = torch.tensor(keep, device=dev)
+    cache.batch_select_indices(index)
+    state.keep(keep)
+    return tuple(r[index] for r in rows)
+
+
 def _step(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy token and its cross-entropy (float32 log-softmax), per row."""
     logits = logits.float()
@@ -578,11 +589,7 @@ def _generate_causal(lm, seqs, out, max_new, stop_strings, batch_size, token_bud
                 keep = state.advance(best, ce, eos, is_stop)
                 if not keep or state.full(keep, max_new):
                     break
-                if len(keep) < len(state.alive):
-                    index = torch.tensor(keep, device=dev)
-                    cache.batch_select_indices(index)
-                    mask, next_pos, best = mask[index], next_pos[index], best[index]
-                    state.keep(keep)
+                mask, next_pos, best = _drop_finished(state, keep, cache, dev, mask, next_pos, best)
                 mask = torch.cat([mask, mask.new_ones((len(state.alive), 1))], dim=1)
             for b, i in enumerate(batch):
                 out[i] = state.result(b)
@@ -693,11 +700,7 @@ def _generate_seq2seq(lm, seqs, out, max_new, batch_size, token_budget, bar, wor
             keep = state.advance(best, ce, eos, None)
             if not keep or state.full(keep, max_new):
                 break
-            if len(keep) < len(state.alive):
-                index = torch.tensor(keep, device=dev)
-                cache.batch_select_indices(index)
-                states, mask, best = states[index], mask[index], best[index]
-                state.keep(keep)
+            states, mask, best = _drop_finished(state, keep, cache, dev, states, mask, best)
             dec = best[:, None]
         for b, key in enumerate(keys):
             for i in users[key]:
